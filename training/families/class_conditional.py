@@ -1,0 +1,81 @@
+"""ACGAN and CGAN steps: both draw fake classes uniformly and show one grid row per class."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.latent import seeded_latents
+from training.families.base import FamilySteps, StepContext
+from training.losses import class_cross_entropy, d_adversarial, g_adversarial
+
+GRID_COLUMNS = 10
+
+
+class ClassConditionalSteps(FamilySteps):
+    @property
+    def num_classes(self) -> int:
+        return self.arch.num_classes
+
+    def fake_batch(self, ctx: StepContext, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(images, one-hot conditions, integer labels) from uniformly drawn classes."""
+        labels = ctx.randint(self.num_classes, n)
+        y = F.one_hot(labels, self.num_classes).float()
+        z = ctx.randn(n, self.arch.latent_dim)
+        return ctx.G(z, y), y, labels
+
+    def fixed_inputs(self, data_images: torch.Tensor, data_labels: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+        z = seeded_latents(seed, GRID_COLUMNS, self.arch.latent_dim).repeat(self.num_classes, 1)
+        labels = torch.arange(self.num_classes).repeat_interleave(GRID_COLUMNS)
+        return {"z": z, "y": F.one_hot(labels, self.num_classes).float()}
+
+    @torch.no_grad()
+    def sample_grid(self, G: nn.Module, fixed: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        device = next(G.parameters()).device
+        return G(fixed["z"].to(device), fixed["y"].to(device)), GRID_COLUMNS
+
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        return {"classes": list(self.labels_info["classes"])}
+
+
+class ACGANSteps(ClassConditionalSteps):
+    """Odena et al. 2017: D learns source and class; the class loss is trained on real AND fake images."""
+
+    def d_step(self, ctx, real, labels):
+        with torch.no_grad():
+            fake, _, fake_labels = self.fake_batch(ctx, real.shape[0])
+        # One forward over real and fake together: one DDP reduction and a larger, faster batch.
+        source, class_logits = ctx.D(torch.cat([real, fake]))
+        src_real, src_fake = source.chunk(2)
+        cls = class_cross_entropy(class_logits, torch.cat([labels, fake_labels]))
+        adv = d_adversarial(self.loss, src_real, src_fake)
+        with torch.no_grad():
+            acc = (class_logits[: real.shape[0]].argmax(1) == labels).float().mean()
+        return adv + cls, {"d_adv": adv.item(), "d_cls": cls.item(), "d_acc_real": acc.item()}
+
+    def g_step(self, ctx, real, labels):
+        fake, _, fake_labels = self.fake_batch(ctx, real.shape[0])
+        source, class_logits = ctx.D(fake)
+        adv = g_adversarial(self.loss, source)
+        cls = class_cross_entropy(class_logits, fake_labels)
+        return adv + cls, {"g_adv": adv.item(), "g_cls": cls.item()}
+
+
+class CGANSteps(ClassConditionalSteps):
+    """Projection discriminator (Miyato & Koyama 2018): the class enters D as an inner product."""
+
+    def d_step(self, ctx, real, labels):
+        with torch.no_grad():
+            fake, y_fake, _ = self.fake_batch(ctx, real.shape[0])
+        y_real = F.one_hot(labels, self.num_classes).float()
+        logits = ctx.D(torch.cat([real, fake]), torch.cat([y_real, y_fake]))
+        out_real, out_fake = logits.chunk(2)
+        adv = d_adversarial(self.loss, out_real, out_fake)
+        return adv, {"d_adv": adv.item(), "d_real": out_real.mean().item(), "d_fake": out_fake.mean().item()}
+
+    def g_step(self, ctx, real, labels):
+        fake, y_fake, _ = self.fake_batch(ctx, real.shape[0])
+        adv = g_adversarial(self.loss, ctx.D(fake, y_fake))
+        return adv, {"g_adv": adv.item()}

@@ -1,0 +1,46 @@
+"""Adversarial and auxiliary losses. Every loss takes raw logits: no sigmoid or softmax before them."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+ADVERSARIAL_LOSSES = ("nonsaturating", "lsgan", "hinge")
+
+
+def d_adversarial(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss on real and fake source logits."""
+    if kind == "nonsaturating":
+        return F.softplus(-real).mean() + F.softplus(fake).mean()  # BCE(real, 1) + BCE(fake, 0)
+    if kind == "lsgan":
+        return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake ** 2).mean()
+    if kind == "hinge":
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; choose from {ADVERSARIAL_LOSSES}")
+
+
+def g_adversarial(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    """Generator loss on the source logits of its samples."""
+    if kind == "nonsaturating":
+        return F.softplus(-fake).mean()  # BCE(fake, 1): the non-saturating form
+    if kind == "lsgan":
+        return 0.5 * ((fake - 1.0) ** 2).mean()
+    if kind == "hinge":
+        return -fake.mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; choose from {ADVERSARIAL_LOSSES}")
+
+
+def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of raw class logits against integer labels (the softmax lives inside)."""
+    return F.cross_entropy(logits, labels)
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x critic(x_hat)||_2 - 1)^2] on random interpolates."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
+    x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat)
+    grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
