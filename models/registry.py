@@ -8,6 +8,7 @@ from torch import nn
 
 from models.acgan import ACGANDiscriminator, ACGANGenerator, ClassConditionalArch
 from models.cgan import CGANGenerator, ProjectionDiscriminator
+from models.stargan import StarGANArch, StarGANDiscriminator, StarGANGenerator
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "acgan": Family("acgan", ClassConditionalArch, ACGANGenerator, ACGANDiscriminator, "classes"),
     "cgan": Family("cgan", ClassConditionalArch, CGANGenerator, ProjectionDiscriminator, "classes"),
+    "stargan": Family("stargan", StarGANArch, StarGANGenerator, StarGANDiscriminator, "attributes"),
 }
 
 

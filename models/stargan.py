@@ -1,0 +1,91 @@
+"""StarGAN (Choi et al. 2018): one generator that edits the attributes of the image it is given."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StarGANArch:
+    """Constructor arguments of StarGAN: what `arch` in a stargan checkpoint holds."""
+
+    num_attributes: int
+    image_size: int = 64
+    channels: int = 3
+    g_width: int = 64
+    d_width: int = 64
+    res_blocks: int = 6
+    d_layers: int = 5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def instance_norm(channels: int) -> nn.InstanceNorm2d:
+    # No running statistics: eval() must not change what the generator outputs.
+    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), instance_norm(channels), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), instance_norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class StarGANGenerator(nn.Module):
+    """G(x [B, C, H, W] in [-1, 1], c [B, num_attributes] float) -> edited image [B, C, H, W] in [-1, 1]."""
+
+    def __init__(self, arch: StarGANArch):
+        super().__init__()
+        if arch.image_size % 4:
+            raise ValueError(f"stargan image_size must be a multiple of 4, got {arch.image_size}")
+        self.arch = arch
+        w = arch.g_width
+        layers: list[nn.Module] = [
+            nn.Conv2d(arch.channels + arch.num_attributes, w, 7, 1, 3, bias=False), instance_norm(w), nn.ReLU(),
+        ]
+        for mult in (1, 2):  # two down-sampling convs
+            layers += [nn.Conv2d(w * mult, w * mult * 2, 4, 2, 1, bias=False), instance_norm(w * mult * 2), nn.ReLU()]
+        layers += [ResidualBlock(w * 4) for _ in range(arch.res_blocks)]
+        for mult in (4, 2):  # two up-sampling convs
+            layers += [nn.ConvTranspose2d(w * mult, w * mult // 2, 4, 2, 1, bias=False),
+                       instance_norm(w * mult // 2), nn.ReLU()]
+        layers += [nn.Conv2d(w, arch.channels, 7, 1, 3, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        # The target attribute vector, tiled over the image, enters as extra input channels.
+        tiled = c[:, :, None, None].to(x.dtype).expand(-1, -1, x.shape[2], x.shape[3])
+        return self.main(torch.cat([x, tiled], dim=1))
+
+
+class StarGANDiscriminator(nn.Module):
+    """D(x) -> (PatchGAN source map [B, 1, h, w], attribute logits [B, num_attributes])."""
+
+    def __init__(self, arch: StarGANArch):
+        super().__init__()
+        self.arch = arch
+        final = arch.image_size // 2 ** arch.d_layers
+        if final < 1 or arch.image_size % 2 ** arch.d_layers:
+            raise ValueError(f"image_size {arch.image_size} is not divisible by 2**d_layers ({2 ** arch.d_layers})")
+        layers: list[nn.Module] = [nn.Conv2d(arch.channels, arch.d_width, 4, 2, 1), nn.LeakyReLU(0.01)]
+        width = arch.d_width
+        for _ in range(1, arch.d_layers):
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1), nn.LeakyReLU(0.01)]
+            width *= 2
+        self.main = nn.Sequential(*layers)
+        self.source = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
+        # The attribute head's kernel covers the whole final map, so it follows the image size.
+        self.attributes = nn.Conv2d(width, arch.num_attributes, final, 1, 0, bias=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.main(x)
+        return self.source(h), self.attributes(h).flatten(1)
