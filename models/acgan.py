@@ -35,8 +35,10 @@ class ACGANGenerator(nn.Module):
         widths = stage_widths(arch.g_width, n_stages)
         self.base = base
         # A linear map of a one-hot y is a class embedding; of a blend, the blend of embeddings.
+        # N(0, 1) like nn.Embedding: each class starts with a distinct pattern scaling z. (An init
+        # near 1 makes every class the same multiplier and G learns to ignore the class for ages.)
         self.embed = nn.Linear(arch.num_classes, arch.latent_dim, bias=False)
-        nn.init.normal_(self.embed.weight, 1.0, 0.02)
+        nn.init.normal_(self.embed.weight, 0.0, 1.0)
         self.project = nn.Sequential(
             nn.Linear(arch.latent_dim, widths[0] * base * base),
             nn.Unflatten(1, (widths[0], base, base)),

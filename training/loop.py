@@ -87,8 +87,9 @@ def learning_rate(base: float, step: int, total: int, decay_start: float | None)
     return base * max(0.0, (total - step) / max(1, total - start))
 
 
-def save_image_grid(images: torch.Tensor, columns: int, path: Path) -> None:
+def save_image_grid(images: torch.Tensor, columns: int, path: str | Path) -> None:
     grid = make_grid(to_uint8(images), columns).numpy()
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
 
@@ -226,7 +227,7 @@ class Trainer:
             self.scaler_g.step(self.opt_g)
             self.scaler_g.update()
             self.D.requires_grad_(True)
-            self.ema.update(self.G)
+            self.ema.update(self.G, self.step)
             logs.update(g_logs)
         self.step += 1
         return logs

@@ -1,0 +1,145 @@
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import load_checkpoint
+from training.data import load_dataset
+from training.loop import TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for, state_path_for
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_ARCH = dict(latent_dim=16, g_width=8, d_width=8)
+
+
+def make_trainer(tiny_fashion, out, family="acgan", steps=4, resume=False, **overrides) -> Trainer:
+    data = load_dataset(f"fashion-mnist:{tiny_fashion}")
+    arch = {"num_classes": 10, "image_size": 28, "channels": 1, **TINY_ARCH}
+    cfg = TrainConfig(family=family, out=out, steps=steps, arch=arch, batch_size=16, sample_every=2,
+                      save_every=2, device="cpu", resume=resume, progress=False, **overrides)
+    return Trainer(cfg, TrainData("tiny", data.images, data.labels, {"classes": data.classes}))
+
+
+@pytest.mark.parametrize("family", ["acgan", "cgan"])
+def test_a_few_steps_give_a_loadable_checkpoint_with_finite_losses(tiny_fashion, tmp_path, family):
+    out = tmp_path / f"{family}.safetensors"
+    trainer = make_trainer(tiny_fashion, out, family)
+    trainer.run()
+    ckpt = load_checkpoint(out)
+    assert ckpt.family == family and ckpt.classes[7] == "sneaker"
+    losses = ckpt.training["metrics"]["losses"]
+    assert losses and all(math.isfinite(v) for v in losses.values())
+    assert ckpt.training["steps"] == 4 and ckpt.training["dataset"] == "tiny"
+    # The served weights are the EMA copy, not the raw generator.
+    assert torch.equal(ckpt.generator.to_image[0].weight, trainer.ema.model.to_image[0].weight)
+    assert not torch.equal(ckpt.generator.to_image[0].weight, trainer.G.to_image[0].weight)
+    grids = sorted(samples_dir_for(out).glob("step_*.png"))
+    assert [g.name for g in grids] == ["step_0000002.png", "step_0000004.png"]
+    assert state_path_for(out).is_file()
+
+
+@pytest.mark.parametrize("loss", ["lsgan", "hinge"])
+def test_losses_are_selectable(tiny_fashion, tmp_path, loss):
+    out = tmp_path / "a.safetensors"
+    make_trainer(tiny_fashion, out, "acgan", steps=2, loss=loss).run()
+    assert load_checkpoint(out).training["loss"] == loss
+
+
+def test_resume_continues_exactly(tiny_fashion, tmp_path):
+    straight = make_trainer(tiny_fashion, tmp_path / "a.safetensors", steps=4)
+    straight.run()
+    first = make_trainer(tiny_fashion, tmp_path / "b.safetensors", steps=2)
+    first.run()
+    resumed = make_trainer(tiny_fashion, tmp_path / "b.safetensors", steps=4, resume=True)
+    assert resumed.step == 2
+    resumed.run()
+    assert resumed.step == 4
+    for name in ("G", "D", "ema"):
+        a, b = getattr(straight, name), getattr(resumed, name)
+        a_state = a.state_dict()
+        for key, value in b.state_dict().items():
+            assert torch.equal(a_state[key], value), f"{name}.{key} differs after resume"
+    assert straight.opt_g.state_dict()["state"][0]["step"] == resumed.opt_g.state_dict()["state"][0]["step"]
+    exp_a = straight.opt_d.state_dict()["state"][0]["exp_avg"]
+    assert torch.equal(exp_a, resumed.opt_d.state_dict()["state"][0]["exp_avg"])
+
+
+def test_resume_without_state_or_with_other_arch_is_refused(tiny_fashion, tmp_path):
+    from training.loop import ResumeError
+
+    with pytest.raises(ResumeError, match="no train state"):
+        make_trainer(tiny_fashion, tmp_path / "none.safetensors", resume=True)
+    make_trainer(tiny_fashion, tmp_path / "c.safetensors", steps=2).run()
+    data = load_dataset(f"fashion-mnist:{tiny_fashion}")
+    cfg = TrainConfig(family="acgan", out=tmp_path / "c.safetensors", steps=4, batch_size=16, device="cpu",
+                      resume=True, progress=False,
+                      arch={"num_classes": 10, "image_size": 28, "channels": 1, **TINY_ARCH, "g_width": 16})
+    with pytest.raises(ResumeError, match="holds a acgan run with arch"):
+        Trainer(cfg, TrainData("tiny", data.images, data.labels, {"classes": data.classes}))
+
+
+def test_learning_rate_decays_linearly_to_zero():
+    assert learning_rate(1e-3, 10, 100, None) == 1e-3
+    assert learning_rate(1e-3, 49, 100, 0.5) == 1e-3
+    assert learning_rate(1e-3, 75, 100, 0.5) == pytest.approx(5e-4)
+    assert learning_rate(1e-3, 100, 100, 0.5) == 0.0
+
+
+def run_cli(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "training", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=timeout)
+
+
+def test_cli_trains_and_generates(tiny_fashion, tmp_path):
+    out = tmp_path / "cgan.safetensors"
+    r = run_cli("cgan", "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(out), "--steps", "2",
+                "--batch-size", "8", "--g-width", "8", "--d-width", "8", "--no-progress", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    grid = tmp_path / "grid.png"
+    r = run_cli("generate", str(out), "--class", "sneaker", "-n", "4", "--seed", "3", "--out", str(grid))
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+
+    with Image.open(grid) as img:
+        assert img.size == (2 + 2 * 30, 2 + 2 * 30)  # 2x2 grid of 28 px images with 2 px padding
+
+
+@pytest.mark.parametrize("args,message", [
+    (["acgan", "--data", "fashion-mnist", "--out", "x.safetensors", "--steps", "0"], "must be a positive integer"),
+    (["acgan", "--out", "x.safetensors"], "the following arguments are required: --data"),
+    (["acgan", "--data", "nonsense", "--out", "x.safetensors"], "unknown data spec 'nonsense'"),
+    (["acgan", "--data", "fashion-mnist:/nonexistent", "--out", "x.safetensors"], "apt-get install"),
+    (["acgan", "--data", "fashion-mnist", "--out", "x.pt"], "must end in .safetensors"),
+    (["cgan", "--data", "fashion-mnist", "--out", "x.safetensors", "--loss", "wgan"], "invalid choice: 'wgan'"),
+    (["generate", "missing.safetensors"], "missing.safetensors: no such file"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_cli_errors_are_clear_with_status_2(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_unknown_class_lists_valid_ones(tiny_fashion, tmp_path):
+    out = tmp_path / "a.safetensors"
+    make_trainer(tiny_fashion, out, steps=1).run()
+    r = run_cli("generate", str(out), "--class", "hat")
+    assert r.returncode == 2 and "valid: tshirt, trouser" in r.stderr
+
+
+def test_ddp_two_process_gloo_run(tiny_fashion, tmp_path):
+    out = tmp_path / "ddp.safetensors"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training", "acgan", "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(out),
+           "--steps", "3", "--batch-size", "8", "--g-width", "8", "--d-width", "8", "--device", "cpu",
+           "--no-progress", "--save-every", "3"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    ckpt = load_checkpoint(out)
+    assert ckpt.training["world_size"] == 2 and ckpt.training["steps"] == 3
+    assert r.stdout.count("wrote") == 1  # only rank 0 writes
