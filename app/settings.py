@@ -1,0 +1,47 @@
+"""Service settings: CONDGEN_* environment variables read through pydantic-settings (DESIGN.md, Settings)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONDGEN_", extra="ignore")
+
+    checkpoint_dir: Path = Path("checkpoints")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    max_batch_rows: int = Field(64, ge=1, le=65536)
+    max_wait_ms: float = Field(0.0, ge=0.0)
+    max_queue_rows: int = Field(4096, ge=1)
+    request_timeout_s: float = Field(30.0, gt=0.0)
+    max_samples: int = Field(64, ge=1)
+    max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(4096 * 4096, ge=1)
+    api_key: SecretStr | None = None
+    # Every forward runs at exactly max_batch_rows rows (padded), because kernels pick their
+    # algorithm by batch size and the last float bits of a row would otherwise depend on its company.
+    pad_batches: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    def torch_device(self) -> torch.device:
+        """`auto` means the first GPU when there is one, else the CPU."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.dtype)
