@@ -78,6 +78,8 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=metadata)
+    # safetensors creates the file owner-only; a checkpoint is meant to be read by a service user too.
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -6,8 +6,10 @@ from typing import Any, Callable
 
 from torch import nn
 
-from models.acgan import ACGANDiscriminator, ACGANGenerator, ClassConditionalArch
-from models.cgan import CGANGenerator, ProjectionDiscriminator
+from models.acgan import ACGANDiscriminator
+from models.acgan_arch import ClassConditionalArch
+from models.cgan import ProjectionDiscriminator
+from models.generator import ConditionalGenerator
 from models.stargan import StarGANArch, StarGANDiscriminator, StarGANGenerator
 
 
@@ -21,8 +23,8 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "acgan": Family("acgan", ClassConditionalArch, ACGANGenerator, ACGANDiscriminator, "classes"),
-    "cgan": Family("cgan", ClassConditionalArch, CGANGenerator, ProjectionDiscriminator, "classes"),
+    "acgan": Family("acgan", ClassConditionalArch, ConditionalGenerator, ACGANDiscriminator, "classes"),
+    "cgan": Family("cgan", ClassConditionalArch, ConditionalGenerator, ProjectionDiscriminator, "classes"),
     "stargan": Family("stargan", StarGANArch, StarGANGenerator, StarGANDiscriminator, "attributes"),
 }
 

@@ -135,6 +135,6 @@ def score_checkpoint(ckpt, judge: Judge, per_class: int = 100, seed: int = 0) ->
     per: dict[str, float] = {}
     for index, name in enumerate(judge.classes):
         images = generate(ckpt, index, per_class, seed + index * per_class)
-        per[name] = (judge.predict(images.cpu()) == index).float().mean().item()
-    return {"judge_accuracy": sum(per.values()) / len(per), "judge_accuracy_per_class": per,
+        per[name] = round((judge.predict(images.cpu()) == index).float().mean().item(), 4)
+    return {"judge_accuracy": round(sum(per.values()) / len(per), 4), "judge_accuracy_per_class": per,
             "judge_test_accuracy": judge.test_accuracy, "samples_per_class": per_class}

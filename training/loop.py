@@ -115,6 +115,7 @@ class Trainer:
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=scale)
         self.steps: FamilySteps = FAMILY_STEPS[cfg.family](self.arch, self.loss_kind, data.labels_info)
         self.batches = StepBatches(len(data.images), cfg.batch_size, cfg.seed, self.dist.rank, self.dist.world_size)
+        self.commit = git_commit()  # the code that starts the run, not whatever is checked out at save time
         self.step = 0
         self.wall_time = 0.0
         self.smoothed: dict[str, float] = {}
@@ -160,7 +161,7 @@ class Trainer:
     def training_summary(self) -> dict[str, Any]:
         cfg = self.cfg
         return {
-            "dataset": self.data.name, "steps": self.step, "seed": cfg.seed, "commit": git_commit(),
+            "dataset": self.data.name, "steps": self.step, "seed": cfg.seed, "commit": self.commit,
             "batch_size": cfg.batch_size, "world_size": self.dist.world_size, "loss": self.loss_kind,
             "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas), "ema_decay": cfg.ema_decay,
             "lr_decay_start": cfg.lr_decay_start, "device": self.device.type,

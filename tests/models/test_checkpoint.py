@@ -27,6 +27,7 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     assert torch.equal(G(z, y), ckpt.generator(z, y))
     assert (ckpt.name, ckpt.family, ckpt.classes, ckpt.arch) == ("acgan", "acgan", CLASSES, ARCH)
     assert read_metadata(path)["format"] == "condgen/1"
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by a service user, not owner-only
 
 
 def test_stargan_round_trip_keeps_attributes(tmp_path):
