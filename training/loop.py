@@ -54,6 +54,7 @@ class TrainConfig:
     amp: bool = True
     resume: bool = False
     progress: bool = True
+    family_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the family's steps
 
 
 class ResumeError(Exception):
@@ -113,7 +114,8 @@ class Trainer:
         scale = self.use_amp and self.amp_dtype == torch.float16  # bf16 needs no loss scaling
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=scale)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=scale)
-        self.steps: FamilySteps = FAMILY_STEPS[cfg.family](self.arch, self.loss_kind, data.labels_info)
+        self.steps: FamilySteps = FAMILY_STEPS[cfg.family](self.arch, self.loss_kind, data.labels_info,
+                                                         **cfg.family_options)
         self.batches = StepBatches(len(data.images), cfg.batch_size, cfg.seed, self.dist.rank, self.dist.world_size)
         self.commit = git_commit()  # the code that starts the run, not whatever is checked out at save time
         self.step = 0
@@ -163,7 +165,7 @@ class Trainer:
         return {
             "dataset": self.data.name, "steps": self.step, "seed": cfg.seed, "commit": self.commit,
             "batch_size": cfg.batch_size, "world_size": self.dist.world_size, "loss": self.loss_kind,
-            "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas), "ema_decay": cfg.ema_decay,
+            "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas), "ema_decay": cfg.ema_decay, **cfg.family_options,
             "lr_decay_start": cfg.lr_decay_start, "device": self.device.type,
             "wall_time_s": round(self.wall_time, 1),
             "metrics": {"losses": {k: round(v, 4) for k, v in sorted(self.smoothed.items())}},

@@ -143,3 +143,26 @@ def test_ddp_two_process_gloo_run(tiny_fashion, tmp_path):
     ckpt = load_checkpoint(out)
     assert ckpt.training["world_size"] == 2 and ckpt.training["steps"] == 3
     assert r.stdout.count("wrote") == 1  # only rank 0 writes
+
+
+def test_acgan_fake_class_loss_ramps_in_after_real_only_warmup():
+    from models import build, build_discriminator, make_arch
+    from training.families import StepContext
+    from training.families.class_conditional import ACGANSteps
+    from training.losses import class_cross_entropy, d_adversarial
+
+    arch = dict(num_classes=3, image_size=28, channels=1, latent_dim=8, g_width=8, d_width=8)
+    steps = ACGANSteps(make_arch("acgan", **arch), "nonsaturating", {"classes": ["a", "b", "c"]},
+                       fake_class_warmup=100)
+    assert [steps.fake_class_weight(s) for s in (0, 50, 75, 100, 5000)] == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert ACGANSteps(steps.arch, "nonsaturating", {}, fake_class_warmup=0).fake_class_weight(0) == 1.0
+
+    torch.manual_seed(0)
+    G, D = build("acgan", **arch), build_discriminator("acgan", **arch)
+    real, labels = torch.rand(4, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 0])
+    for step, weight in ((10, 0.0), (75, 0.5)):
+        ctx = StepContext(G, D, torch.device("cpu"), torch.Generator().manual_seed(1), step)
+        loss, logs = steps.d_step(ctx, real, labels)
+        expected = logs["d_adv"] + logs["d_cls_real"] + weight * logs["d_cls_fake"]
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
+        assert logs["d_cls_fake"] > 0

@@ -41,7 +41,27 @@ class ClassConditionalSteps(FamilySteps):
 
 
 class ACGANSteps(ClassConditionalSteps):
-    """Odena et al. 2017: D learns source and class; the class loss is trained on real AND fake images."""
+    """Odena et al. 2017: D learns source and class; the class loss is trained on real AND fake images.
+
+    The fake-image term is ramped in: zero for the first fake_class_warmup / 2 steps, full from
+    fake_class_warmup on. Trained on fakes from step 0, D's class head learns whatever G happens to
+    draw for each label, and D and G can settle on a permuted mapping (here: 'trouser' drawing
+    sandals, 45% judge accuracy) that D tells apart from real images by their fakeness. Grounded on
+    real images first, the class head pulls each label to its real class, and the fake term then
+    only reinforces it.
+    """
+
+    def __init__(self, arch, loss, labels_info, fake_class_warmup: int = 2000):
+        super().__init__(arch, loss, labels_info)
+        if fake_class_warmup < 0:
+            raise ValueError(f"fake_class_warmup must be >= 0, got {fake_class_warmup}")
+        self.fake_class_warmup = fake_class_warmup
+
+    def fake_class_weight(self, step: int) -> float:
+        if self.fake_class_warmup == 0:
+            return 1.0
+        half = self.fake_class_warmup / 2
+        return min(1.0, max(0.0, (step - half) / half))
 
     def d_step(self, ctx, real, labels):
         with torch.no_grad():
@@ -49,11 +69,15 @@ class ACGANSteps(ClassConditionalSteps):
         # One forward over real and fake together: one DDP reduction and a larger, faster batch.
         source, class_logits = ctx.D(torch.cat([real, fake]))
         src_real, src_fake = source.chunk(2)
-        cls = class_cross_entropy(class_logits, torch.cat([labels, fake_labels]))
+        n = real.shape[0]
+        cls_real = class_cross_entropy(class_logits[:n], labels)
+        cls_fake = class_cross_entropy(class_logits[n:], fake_labels)
+        cls = cls_real + self.fake_class_weight(ctx.step) * cls_fake
         adv = d_adversarial(self.loss, src_real, src_fake)
         with torch.no_grad():
             acc = (class_logits[: real.shape[0]].argmax(1) == labels).float().mean()
-        return adv + cls, {"d_adv": adv.item(), "d_cls": cls.item(), "d_acc_real": acc.item()}
+        logs = {"d_adv": adv.item(), "d_cls_real": cls_real.item(), "d_cls_fake": cls_fake.item(), "d_acc_real": acc.item()}
+        return adv + cls, logs
 
     def g_step(self, ctx, real, labels):
         fake, _, fake_labels = self.fake_batch(ctx, real.shape[0])
