@@ -3,8 +3,9 @@ PYTHON ?= python3
 # The local CPU build on this machine; on a GPU host run `make install TORCH_SPEC=` to keep its own torch.
 TORCH_SPEC ?= torch==2.13.0
 STEPS ?= 9000
+ACGAN_STEPS ?= 6000
 
-.PHONY: install install-dev test demo train-acgan train-cgan judge score clean
+.PHONY: install install-dev test serve demo train-acgan train-cgan judge score clean prepare-twemoji train-stargan eval-stargan
 
 install:
 	$(PYTHON) -m pip install -q $(TORCH_SPEC) -e '.[serve,train]'
@@ -15,18 +16,39 @@ install-dev:
 test: install-dev
 	$(PYTHON) -m pytest
 
-# Until the service lands, the main job: a grid of sneakers from the demo ACGAN checkpoint alone.
+# The service: every checkpoints/*.safetensors on http://127.0.0.1:8000 (CONDGEN_* variables configure it).
+serve: install
+	$(PYTHON) -m app
+
+# A grid of sneakers from the demo ACGAN checkpoint alone (no service needed).
 demo: install
 	$(PYTHON) -m training generate checkpoints/acgan.safetensors --class sneaker -n 16 --seed 7 --out grid.png
 
 # The demo checkpoints (see checkpoints/README.md for the measured wall time and quality).
 train-acgan: install
-	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(STEPS) \
-		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0
+	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
+		--g-width 32 --d-width 32 --sample-every 500 --save-every 500 --seed 0 --fake-class-warmup 2000
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
 		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0
+
+# StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
+TWEMOJI_DIR ?= data/twemoji-faces
+STARGAN_STEPS ?= 10500
+
+prepare-twemoji: install
+	$(PYTHON) -m pip install -q -e '.[data]'
+	$(PYTHON) -m training prepare-twemoji --out $(TWEMOJI_DIR)
+
+train-stargan: prepare-twemoji
+	$(PYTHON) -m training stargan --data twemoji-faces:$(TWEMOJI_DIR) --out checkpoints/stargan.safetensors \
+		--steps $(STARGAN_STEPS) --image-size 32 --g-width 32 --d-width 32 --res-blocks 6 --batch-size 16 \
+		--sample-every 500 --save-every 500 --seed 0
+
+eval-stargan: install
+	$(PYTHON) -m training stargan-eval checkpoints/stargan.safetensors --data twemoji-faces:$(TWEMOJI_DIR) \
+		--grid checkpoints/stargan_grid.png --record
 
 judge: install
 	$(PYTHON) -m training judge --data fashion-mnist --out checkpoints/judges/fashion-mnist.safetensors
@@ -37,3 +59,9 @@ score: install
 
 clean:
 	rm -rf runs .pytest_cache grid.png
+
+# The Docker image proven on this machine (no registry): local Debian base by debootstrap, the local CPU
+# torch wheel, build, run, sample, stop; prints image size, build time and time-to-ready. Needs root.
+.PHONY: docker-smoke
+docker-smoke:
+	bash scripts/docker_smoke.sh

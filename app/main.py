@@ -14,7 +14,7 @@ from app.limits import BodySizeLimitMiddleware
 from app.metrics import Metrics, RequestMetricsMiddleware
 from app.queue import InferenceQueue
 from app.registry import load_registry
-from app.routes import edit, generate, health, models
+from app.routes import edit, generate, health, models, playground
 from app.settings import Settings
 
 log = logging.getLogger("condgen")
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for router in (health.router, models.router, generate.router, edit.router):
         app.include_router(router)
+    playground.mount(app)  # GET / and /static/
     app.add_middleware(BodySizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: it times the 413s too
     return app

@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = add_train_parser(sub, family, text)
         p.add_argument("--loss", choices=ADVERSARIAL_LOSSES, default=None,
                        help="adversarial loss (default: nonsaturating for acgan, hinge for cgan)")
+        if family == "acgan":
+            p.add_argument("--fake-class-warmup", type=non_negative_int, default=2000,
+                           help="D's class loss on fake images ramps in from step N/2 to N (0: from the start); "
+                           "until then D's classifier learns from real images only, which keeps G and D "
+                           "from agreeing on a permuted class mapping")
 
     g = sub.add_parser("generate", help="images from a checkpoint alone",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -122,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-class", type=positive_int, default=100)
     s.add_argument("--seed", type=non_negative_int, default=0)
     s.add_argument("--record", action="store_true", help="store the figures in the checkpoint's training.metrics")
+
+    from training import stargan_cli  # imported here: it uses the argument types above
+
+    stargan_cli.add_commands(sub)
     return parser
 
 
@@ -137,7 +146,8 @@ def run_train(args: argparse.Namespace) -> None:
         family=args.command, out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), loss=args.loss,
         ema_decay=args.ema_decay, sample_every=args.sample_every, save_every=args.save_every, seed=args.seed,
-        device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress)
+        device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
+        family_options={"fake_class_warmup": args.fake_class_warmup} if args.command == "acgan" else {})
     train_data = TrainData(data.name if ":" in data.name else args.data, data.images, data.labels,
                            {"classes": data.classes})
     try:
@@ -191,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             run_judge(args)
         elif args.command == "score":
             run_score(args)
+        else:
+            from training import stargan_cli
+
+            stargan_cli.run(args)
     except (CLIError, DatasetError, CheckpointError, ValueError) as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2

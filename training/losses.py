@@ -41,6 +41,25 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x critic(x_hat)||_2 - 1)^2] on random interpolates."""
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
     x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).requires_grad_(True)
-    out = critic(x_hat)
+    return gradient_norm_penalty(critic(x_hat), x_hat)
+
+
+def gradient_norm_penalty(out: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """(||grad_x sum(out)||_2 - 1)^2 per sample, averaged; `out` was computed from `x_hat` (requires grad).
+    Apart from gradient_penalty so a family can evaluate x_hat in the same D forward as real and fake."""
     grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def attribute_loss(logits: torch.Tensor, targets: torch.Tensor, groups: list[list[int]]) -> torch.Tensor:
+    """StarGAN's classification loss on raw logits [B, A] against 0/1 targets [B, A]: BCE for each binary
+    attribute and softmax cross-entropy inside each one-hot group, summed over attributes, mean over the batch."""
+    grouped = {i for g in groups for i in g}
+    binary = [i for i in range(logits.shape[1]) if i not in grouped]
+    loss = logits.new_zeros(())
+    if binary:
+        loss = loss + F.binary_cross_entropy_with_logits(
+            logits[:, binary], targets[:, binary].to(logits.dtype), reduction="sum") / logits.shape[0]
+    for group in groups:
+        loss = loss + F.cross_entropy(logits[:, group], targets[:, group].argmax(1))
+    return loss

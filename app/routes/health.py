@@ -1,25 +1,13 @@
-"""GET /, /healthz, /readyz and /metrics: open even when CONDGEN_API_KEY is set."""
+"""GET /healthz, /readyz and /metrics: open even when CONDGEN_API_KEY is set (so is the playground at /)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from app.deps import services
 from app.metrics import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["health"])
-
-_INDEX = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>condgen</title></head>
-<body><h1>condgen</h1>
-<p>Class-conditional GANs served over HTTP. See the <a href="/docs">API docs</a> and the
-<a href="/models">served models</a>.</p></body></html>
-"""
-
-
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def index() -> HTMLResponse:
-    return HTMLResponse(_INDEX)
 
 
 @router.get("/healthz", summary="liveness: the process answers",

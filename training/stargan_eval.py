@@ -1,0 +1,142 @@
+"""StarGAN evaluation on held-out data (`python -m training stargan-eval CKPT --data twemoji-faces:DIR`).
+
+Three figures, all on the test split (emoji whose every tone was held out of training):
+- tone: light-tone input -> tone_dark edit, L1 to the TRUE dark variant against the input's own L1 to it;
+- judge agreement: an attribute classifier trained on the real training split checks each
+  single-attribute edit (the edited attribute, and the whole vector);
+- identity: with target = source attributes, the L1 change of the image.
+L1 is the mean absolute pixel difference on a [0, 1] scale.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from models import load_checkpoint
+from training.attribute_judge import predict, train_attribute_judge
+from training.attributes import (TWEMOJI_DEFAULT_DIR, binary_indices, group_indices, load_attribute_dataset,
+                                 single_attribute_targets)
+from training.data import to_unit_range
+from training.families.stargan import edit_grid
+from training.twemoji import COUNTERPARTS_FILE
+
+PASS = {"tone_closer": 0.40, "judge_agreement": 0.90, "identity_l1": 0.05}
+
+
+@torch.no_grad()
+def edit(G: nn.Module, x: torch.Tensor, c: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    return torch.cat([G(x[i:i + batch_size], c[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+
+
+def l1(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().mean() / 2).item()  # [-1, 1] images: halve for the [0, 1] scale
+
+
+def closer(edited: float, unedited: float) -> float:
+    """How much closer to the truth the edit is than its input: 1 - L1(edit) / L1(input)."""
+    return round(1.0 - edited / unedited, 4) if unedited > 0 else float("nan")
+
+
+def tone_figures(G: nn.Module, x: torch.Tensor, c: torch.Tensor, files: list[str], attributes: list[str],
+                 tone_group: list[int], counterparts: dict[str, dict[str, str]]) -> dict[str, Any]:
+    index = {f: i for i, f in enumerate(files)}
+    names = [attributes[i] for i in tone_group]
+
+    def to_tone(sources: list[int], tone: str) -> tuple[float, float]:
+        true = [index[counterparts[files[i]][tone]] for i in sources]
+        target = c[sources].clone()
+        target[:, tone_group] = 0.0
+        target[:, attributes.index(tone)] = 1.0
+        out = edit(G, x[sources], target)
+        return l1(out, x[true]), l1(x[sources], x[true])
+
+    light = [i for i in range(len(files)) if c[i, attributes.index("tone_light")] == 1]
+    edited, unedited = to_tone(light, "tone_dark")
+    pairs = {}
+    for src in names:
+        for dst in names:
+            if src != dst:
+                sources = [i for i in range(len(files)) if c[i, attributes.index(src)] == 1]
+                e, u = to_tone(sources, dst)
+                pairs[f"{src}->{dst}"] = closer(e, u)
+    return {"light_to_dark_inputs": len(light), "light_to_dark_l1_edit": round(edited, 4),
+            "light_to_dark_l1_input": round(unedited, 4), "light_to_dark_closer": closer(edited, unedited),
+            "all_tone_pairs_mean_closer": round(sum(pairs.values()) / len(pairs), 4),
+            "all_tone_pairs_closer": pairs}
+
+
+def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tensor, attributes: list[str],
+                  groups: list[list[int]]) -> dict[str, Any]:
+    targets = single_attribute_targets(c, groups)  # [N, A, A]
+    per: dict[str, float] = {}
+    hits = whole = total = 0
+    for i, name in enumerate(attributes):
+        changed = (targets[:, i] != c).any(1)  # identity "edits" (already that tone) are not edits
+        if not changed.any():
+            continue
+        t = targets[changed, i]
+        pred = predict(judge, edit(G, x[changed], t), groups)
+        group = next((g for g in groups if i in g), [i])
+        ok = (pred[:, group] == t[:, group]).all(1)
+        per[name] = round(ok.float().mean().item(), 4)
+        hits += int(ok.sum())
+        whole += int((pred == t).all(1).sum())
+        total += len(t)
+    return {"edits": total, "judge_agreement": round(hits / total, 4),
+            "judge_agreement_whole_vector": round(whole / total, 4), "judge_agreement_per_attribute": per}
+
+
+def write_grid(G: nn.Module, x: torch.Tensor, c: torch.Tensor, attributes: list[str], groups: list[list[int]],
+               path: Path, rows: int = 8) -> None:
+    """Held-out inputs x edits: light-tone inputs where the data has that tone (a tone edit shows most there)."""
+    from training.loop import save_image_grid
+
+    light = attributes.index("tone_light") if "tone_light" in attributes else None
+    pick = [i for i in range(len(x)) if light is None or c[i, light] == 1][:rows]
+    images, columns = edit_grid(G, x[pick], c[pick], groups)
+    save_image_grid(images, columns, path)
+
+
+def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_DIR}", judge_epochs: int = 60,
+             seed: int = 0, grid: Path | None = None) -> dict[str, Any]:
+    ckpt = load_checkpoint(checkpoint)
+    if ckpt.family != "stargan":
+        raise ValueError(f"{checkpoint}: family {ckpt.family}, stargan-eval needs a stargan checkpoint")
+    attributes, size = list(ckpt.attributes or []), int(ckpt.arch["image_size"])
+    train = load_attribute_dataset(data_spec, "train", size, attributes)
+    test = load_attribute_dataset(data_spec, "test", size, attributes)
+    groups = group_indices(attributes, ckpt.attribute_groups)
+    G = ckpt.generator
+    x, c = to_unit_range(test.images), test.labels
+
+    judge = train_attribute_judge(train, groups, judge_epochs, seed=seed)
+    real_pred = predict(judge, x, groups)
+    real_acc = {}  # per group (all members right) and per binary attribute
+    for index in groups + [[i] for i in binary_indices(len(attributes), groups)]:
+        key = attributes[index[0]] if len(index) == 1 else f"{attributes[index[0]]}..{attributes[index[-1]]}"
+        real_acc[key] = round((real_pred[:, index] == c[:, index]).all(1).float().mean().item(), 4)
+    result: dict[str, Any] = {
+        "checkpoint": str(checkpoint), "data": data_spec, "test_images": len(test), "image_size": size,
+        "judge_real_test_accuracy": real_acc,
+    }
+    kind, _, arg = data_spec.partition(":")
+    tone_group = next((g for g in groups if "tone_dark" in [attributes[i] for i in g]), None)
+    if kind == "twemoji-faces" and tone_group is not None:
+        counterparts = json.loads((Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE).read_text())
+        result["tone"] = tone_figures(G, x, c, test.files, attributes, tone_group, counterparts)
+    result["judge"] = judge_figures(G, judge, x, c, attributes, groups)
+    result["identity_l1"] = round(l1(edit(G, x, c), x), 4)
+    checks = {"judge_agreement": result["judge"]["judge_agreement"] >= PASS["judge_agreement"],
+              "identity_l1": result["identity_l1"] <= PASS["identity_l1"]}
+    if "tone" in result:
+        checks["tone_closer"] = result["tone"]["light_to_dark_closer"] >= PASS["tone_closer"]
+    if grid is not None:
+        write_grid(G, x, c, attributes, groups, grid)
+        result["grid"] = str(grid)
+    result["thresholds"] = PASS
+    result["passed"] = checks
+    return result
