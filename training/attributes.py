@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.data import DatasetError
+from training.data import DatasetError, InMemoryImages
 
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
@@ -38,24 +38,13 @@ class AttributeFileError(DatasetError):
 
 
 @dataclass
-class AttributeDataset:
+class AttributeDataset(InMemoryImages):
     name: str
     images: torch.Tensor  # uint8 [N, C, H, W]
     labels: torch.Tensor  # float32 [N, A] of 0/1
     attributes: list[str]
     attribute_groups: list[list[str]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # image file names, for counterpart look-ups
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    @property
-    def image_size(self) -> int:
-        return self.images.shape[-1]
-
-    @property
-    def channels(self) -> int:
-        return self.images.shape[1]
 
     @property
     def labels_info(self) -> dict:

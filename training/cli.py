@@ -54,6 +54,16 @@ def fraction(text: str) -> float:
     return value
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options of a training run that every family shares: grids, saves, seed, device, AMP, progress."""
+    p.add_argument("--sample-every", type=positive_int, default=500, help="write a sample grid every K steps")
+    p.add_argument("--save-every", type=positive_int, default=1000, help="checkpoint and train state every K steps")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of weights, batches and noise")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def add_train_parser(sub: argparse._SubParsersAction, family: str, description: str) -> argparse.ArgumentParser:
     p = sub.add_parser(family, help=description, description=description,
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -68,12 +78,7 @@ def add_train_parser(sub: argparse._SubParsersAction, family: str, description: 
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1")
     p.add_argument("--beta2", type=float, default=0.999, help="Adam beta2")
     p.add_argument("--ema-decay", type=fraction, default=0.999, help="EMA decay of the served generator")
-    p.add_argument("--sample-every", type=positive_int, default=500, help="write a sample grid every K steps")
-    p.add_argument("--save-every", type=positive_int, default=1000, help="checkpoint and train state every K steps")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of weights, batches and noise")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(p)
     p.add_argument("--image-size", type=positive_int, default=None,
                    help="train at this size (default: the dataset's own; folder: 64)")
     p.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 (grey) or 3 (RGB)")

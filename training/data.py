@@ -29,12 +29,10 @@ class DatasetError(Exception):
     """A dataset that cannot be loaded; the message says how to get or fix it."""
 
 
-@dataclass
-class ImageDataset:
-    name: str  # the spec it was loaded from
-    images: torch.Tensor  # uint8 [N, C, H, W]
-    labels: torch.Tensor  # int64 [N]
-    classes: list[str]
+class InMemoryImages:
+    """What every in-memory dataset derives from its uint8 [N, C, H, W] `images` tensor."""
+
+    images: torch.Tensor
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -46,6 +44,14 @@ class ImageDataset:
     @property
     def channels(self) -> int:
         return self.images.shape[1]
+
+
+@dataclass
+class ImageDataset(InMemoryImages):
+    name: str  # the spec it was loaded from
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor  # int64 [N]
+    classes: list[str]
 
     def resized(self, image_size: int | None, channels: int | None) -> "ImageDataset":
         """The same data at another size or channel count (area resize down, bilinear up)."""

