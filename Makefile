@@ -51,7 +51,7 @@ eval-stargan: install
 		--grid checkpoints/stargan_grid.png --record
 
 judge: install
-	$(PYTHON) -m training judge --data fashion-mnist --out checkpoints/judges/fashion-mnist.safetensors
+	$(PYTHON) -m training judge --data fashion-mnist --epochs 5 --out checkpoints/judges/fashion-mnist.safetensors
 
 score: install
 	$(PYTHON) -m training score checkpoints/acgan.safetensors --judge checkpoints/judges/fashion-mnist.safetensors
