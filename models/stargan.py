@@ -18,6 +18,9 @@ class StarGANArch:
     d_width: int = 64
     res_blocks: int = 6
     d_layers: int = 5
+    # Beyond the paper: G predicts a change to its input (a global skip), so what an edit should leave
+    # alone is kept by construction instead of being redrawn through the 4x-down-sampled bottleneck.
+    residual: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -26,6 +29,12 @@ class StarGANArch:
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
     # No running statistics: eval() must not change what the generator outputs.
     return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+
+
+def clamp_passing_gradients(t: torch.Tensor) -> torch.Tensor:
+    """t clamped into [-1, 1], with the gradient of the unclamped t (a straight-through clamp): a pixel
+    pushed past the range can still be pulled back, where a plain clamp would pass no gradient."""
+    return t + (t.clamp(-1.0, 1.0) - t).detach()
 
 
 class ResidualBlock(nn.Module):
@@ -58,13 +67,21 @@ class StarGANGenerator(nn.Module):
         for mult in (4, 2):  # two up-sampling convs
             layers += [nn.ConvTranspose2d(w * mult, w * mult // 2, 4, 2, 1, bias=False),
                        instance_norm(w * mult // 2), nn.ReLU()]
-        layers += [nn.Conv2d(w, arch.channels, 7, 1, 3, bias=False), nn.Tanh()]
+        out = nn.Conv2d(w, arch.channels, 7, 1, 3, bias=False)
+        if arch.residual:
+            nn.init.zeros_(out.weight)  # starts as the identity edit
+            layers += [out]
+        else:
+            layers += [out, nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         # The target attribute vector, tiled over the image, enters as extra input channels.
         tiled = c[:, :, None, None].to(x.dtype).expand(-1, -1, x.shape[2], x.shape[3])
-        return self.main(torch.cat([x, tiled], dim=1))
+        h = self.main(torch.cat([x, tiled], dim=1))
+        if not self.arch.residual:
+            return h
+        return clamp_passing_gradients(x + h)
 
 
 class StarGANDiscriminator(nn.Module):
