@@ -16,6 +16,16 @@ install-dev:
 test: install-dev
 	$(PYTHON) -m pytest
 
+# Robustness (README, Robustness). fuzz: schemathesis with FUZZ_EXAMPLES per operation (the suite runs 25).
+# soak: a real server on the demo ACGAN at 10x its measured capacity for 60 s (about 2 minutes in all).
+FUZZ_EXAMPLES ?= 500
+.PHONY: fuzz soak
+fuzz: install-dev
+	CONDGEN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest tests/app/test_fuzz_schemathesis.py
+
+soak: install
+	$(PYTHON) benchmarks/soak.py
+
 # The service: every checkpoints/*.safetensors on http://127.0.0.1:8000 (CONDGEN_* variables configure it).
 serve: install
 	$(PYTHON) -m app
@@ -57,6 +67,21 @@ score: install
 	$(PYTHON) -m training score checkpoints/acgan.safetensors --judge checkpoints/judges/fashion-mnist.safetensors
 	$(PYTHON) -m training score checkpoints/cgan.safetensors --judge checkpoints/judges/fashion-mnist.safetensors
 
+# The baseline the demo ACGAN is measured against: the PyTorch-GAN ACGAN recipe, same data, same 6,000 steps.
+# Not served: the service loads only the top level of checkpoints/.
+train-baseline: install
+	$(PYTHON) -m training acgan-pytorchgan --data fashion-mnist --out checkpoints/baselines/acgan-pytorchgan.safetensors \
+		--steps $(ACGAN_STEPS) --sample-every 500 --save-every 500 --seed 0
+
+# The evaluation report of every demo checkpoint (and the baseline beside them), figures recorded in each file.
+EVAL_DIR ?= checkpoints/report
+.PHONY: train-baseline eval
+eval: prepare-twemoji
+	$(PYTHON) -m training.evaluate checkpoints/acgan.safetensors checkpoints/cgan.safetensors \
+		checkpoints/baselines/acgan-pytorchgan.safetensors --data fashion-mnist --out $(EVAL_DIR) --record
+	$(PYTHON) -m training.evaluate checkpoints/stargan.safetensors --data twemoji-faces:$(TWEMOJI_DIR) \
+		--out $(EVAL_DIR)/stargan --record
+
 clean:
 	rm -rf runs .pytest_cache grid.png
 
@@ -65,3 +90,24 @@ clean:
 .PHONY: docker-smoke
 docker-smoke:
 	bash scripts/docker_smoke.sh
+
+# Benchmarks (benchmarks/README.md): the in-process ceiling, closed-loop load against condgen, condgen
+# unbatched and Ray Serve, and training throughput; figures land in benchmarks/results and benchmarks/README.md.
+# Ray Serve gets a virtualenv of its own (it reuses this torch): it is never a dependency of the service.
+# On a CPU the 128 px model runs a reduced sweep; on a GPU host: `make bench BENCH_PROD_ARGS=`.
+BENCH_VENV ?= benchmarks/.venv-ray
+BENCH_SECONDS ?= 5
+BENCH_PROD_ARGS ?= --max-batch-rows 8 --workloads sample1 --concurrency 1,4 --seconds 10
+.PHONY: bench bench-env
+
+$(BENCH_VENV)/bin/serve:
+	$(PYTHON) -m venv --system-site-packages $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q 'ray[serve]' matplotlib
+
+bench-env: $(BENCH_VENV)/bin/serve
+
+bench: install bench-env
+	$(PYTHON) benchmarks/serve_load.py --model-set demo --seconds $(BENCH_SECONDS)
+	$(PYTHON) benchmarks/serve_load.py --model-set prod128 $(BENCH_PROD_ARGS)
+	$(PYTHON) benchmarks/train_speed.py
+	$(BENCH_VENV)/bin/python benchmarks/report.py

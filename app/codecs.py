@@ -21,6 +21,9 @@ _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 _SAVE_OPTIONS = {"png": {}, "jpeg": {"quality": 92}, "webp": {"quality": 92, "method": 4}, "gif": {}}
 
 
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+
+
 class UploadError(ValueError):
     """An upload that cannot be used: status is 413 (too large) or 415 (not an image)."""
 
@@ -97,8 +100,14 @@ def decode_upload(data: bytes, image_size: int, channels: int, max_pixels: int) 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            # Reads the header only: nothing is decoded yet. Only common web formats: Pillow's others
+            # include EPS, which it renders by running Ghostscript on the upload.
+            img = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)
             width, height = img.size
+            # Pillow's own limit too, as an error: the warning filter above is process-wide and not
+            # thread-safe, so a concurrent decode could otherwise see the bomb warning as a mere warning.
+            if Image.MAX_IMAGE_PIXELS is not None:
+                max_pixels = min(max_pixels, Image.MAX_IMAGE_PIXELS)
             if width * height > max_pixels:
                 raise UploadError(413, f"image is {width}x{height} pixels; the limit is {max_pixels} pixels "
                                        f"(CONDGEN_MAX_IMAGE_PIXELS)")

@@ -27,12 +27,15 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     x_api_key: str | None = Header(None, description="the API key, when CONDGEN_API_KEY is set"),
     authorization: str | None = Header(None, include_in_schema=False),
 ) -> None:
-    """With CONDGEN_API_KEY set, model routes need it (X-API-Key or Authorization: Bearer); health stays open."""
+    """With CONDGEN_API_KEY set, model routes need it (X-API-Key or Authorization: Bearer); health stays open.
+
+    async although it never awaits: FastAPI runs a plain def dependency in a worker thread, a thread hop per
+    request that costs more than the check itself, and most under overload."""
     expected = services(request).settings.api_key
     if expected is None:
         return
@@ -40,7 +43,7 @@ def require_api_key(
     if given is None and authorization and authorization.lower().startswith("bearer "):
         given = authorization[7:].strip()
     # Constant-time comparison: the key must not leak through response timing.
-    if given is None or not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    if not given or not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
         raise HTTPException(401, "missing or wrong API key: send it as the X-API-Key header",
                             headers={"WWW-Authenticate": "Bearer"})
 

@@ -8,13 +8,14 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from app import errors
+from app import errors, threads
 from app.deps import Services
-from app.limits import BodySizeLimitMiddleware
+from app.limits import BodySizeLimitMiddleware, keep_uploads_in_memory
 from app.metrics import Metrics, RequestMetricsMiddleware
 from app.queue import InferenceQueue
 from app.registry import load_registry
 from app.routes import edit, generate, health, models, playground
+from app.security import install_cors
 from app.settings import Settings
 
 log = logging.getLogger("condgen")
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         device, dtype = settings.torch_device(), settings.torch_dtype()
+        previous_threads = threads.configure(settings.torch_threads, device)
         # Warm up at the shape every forward will have (padded batches), or one row when not padding.
         warmup_rows = settings.max_batch_rows if settings.pad_batches else 1
         registry = await run_in_threadpool(load_registry, settings.checkpoint_dir, device, dtype, warmup_rows)
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             # The server has stopped taking requests: finish what is queued and running, then stop.
             await run_in_threadpool(queue.close, settings.request_timeout_s)
+            threads.restore(previous_threads)
 
     app = FastAPI(title="condgen", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
@@ -58,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     playground.mount(app)  # GET / and /static/
     app.add_middleware(BodySizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: it times the 413s too
+    keep_uploads_in_memory(settings.max_upload_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # it times the 413s too
+    install_cors(app, settings.cors_origins)  # outermost, when configured
     return app
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -23,9 +23,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(4096 * 4096, ge=1)
     api_key: SecretStr | None = None
+    # Browser origins allowed to call the API from other sites (CORS); none by default. Comma-separated.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Every forward runs at exactly max_batch_rows rows (padded), because kernels pick their
     # algorithm by batch size and the last float bits of a row would otherwise depend on its company.
     pad_batches: bool = True
+    # Threads of a forward on the CPU; 0 chooses the usable CPUs less one (see app/threads.py).
+    torch_threads: int = Field(0, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -36,6 +40,19 @@ class Settings(BaseSettings):
         if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
             return value
         raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: object) -> object:
+        # `CONDGEN_API_KEY=` (as a compose file leaves it) means no key, never "the empty key".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     def torch_device(self) -> torch.device:
         """`auto` means the first GPU when there is one, else the CPU."""

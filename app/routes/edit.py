@@ -31,7 +31,7 @@ def attribute_values(model: ServedModel, text: str | None, field: str) -> dict[s
     out = {}
     for key, v in value.items():
         if key not in names:
-            raise errors.invalid(f"unknown attribute {key!r} in {field} for model {model.name!r}; "
+            raise errors.invalid(f"unknown attribute {errors.shorten(key)!r} in {field} for model {model.name!r}; "
                                  f"valid attributes: {', '.join(names)}")
         if isinstance(v, bool):
             v = float(v)
@@ -71,8 +71,10 @@ def single_flips(model: ServedModel, source: torch.Tensor) -> tuple[list[str], l
     "/{name}/edit", response_class=Response,
     responses={200: {"content": {codecs.MEDIA_TYPES[m]: {} for m in ("png", "jpeg", "webp", "json")},
                      "description": "the edited image, or with grid=true the input beside each single flip"},
-               413: {"description": "upload too large"}, 415: {"description": "not an image"},
-               **errors.ERROR_RESPONSES},
+               **errors.ERROR_RESPONSES,
+               400: errors.error_response("Malformed multipart body"),
+               413: errors.error_response("Upload too large (CONDGEN_MAX_UPLOAD_BYTES or CONDGEN_MAX_IMAGE_PIXELS)"),
+               415: errors.error_response("Not an image that can be read")},
     summary="change the attributes of an uploaded image",
     description="The image (any size) is centre-cropped and resized to the model's size. The target for "
                 "attribute a is attributes[a] when named, else source[a] (or 0); the generator gets "

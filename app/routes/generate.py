@@ -7,7 +7,7 @@ from typing import Any, Literal
 import torch
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from app import codecs, errors
 from app.deps import get_model, require_api_key, run_in_threadpool, run_rows, services
@@ -33,7 +33,7 @@ def class_index(model: ServedModel, value: str | int) -> int:
         return classes.index(text)
     if text.isdigit() and int(text) < len(classes):
         return int(text)
-    raise errors.invalid(f"unknown class {text!r} for model {model.name!r}; valid classes: "
+    raise errors.invalid(f"unknown class {errors.shorten(text)!r} for model {model.name!r}; valid classes: "
                          f"{', '.join(classes)} (or an index 0..{len(classes) - 1})")
 
 
@@ -80,8 +80,9 @@ async def sample(
 class Point(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    class_: str | int = Field(alias="class", description="class slug or index", examples=["sneaker"])
-    seed: int = Field(0, ge=0, le=MAX_SEED, description="the latent's seed", examples=[7])
+    # Strict: JSON true or 7.5 is a mistake to report, not a class or seed to guess at.
+    class_: StrictStr | StrictInt = Field(alias="class", description="class slug or index", examples=["sneaker"])
+    seed: StrictInt = Field(0, ge=0, le=MAX_SEED, description="the latent's seed", examples=[7])
 
 
 class InterpolateRequest(BaseModel):
@@ -92,7 +93,7 @@ class InterpolateRequest(BaseModel):
 
     from_: Point = Field(alias="from")
     to: Point
-    steps: int = Field(8, ge=2, le=64, description="frames, both ends included")
+    steps: StrictInt = Field(8, ge=2, le=64, description="frames, both ends included")
     method: Literal["slerp", "lerp"] = "slerp"
     format: Literal["png", "gif", "webp", "json"] = Field(
         "png", description="png: a strip; gif, webp: an animation; json: base64 PNG frames")

@@ -29,13 +29,15 @@ def _entries(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/models", summary="the served models (and the skipped checkpoint files, status 'skipped')",
-            responses={200: {"content": {"application/json": {"example": [_EXAMPLE]}}}})
+            responses={200: {"content": {"application/json": {"example": [_EXAMPLE]}}},
+                       401: errors.ERROR_RESPONSES[401]})
 async def list_models(request: Request) -> list[dict[str, Any]]:
     return _entries(request)
 
 
 @router.get("/models/{name}", summary="one served model",
-            responses={200: {"content": {"application/json": {"example": _EXAMPLE}}}, 404: errors.ERROR_RESPONSES[404]})
+            responses={200: {"content": {"application/json": {"example": _EXAMPLE}}}, 404: errors.ERROR_RESPONSES[404],
+                       401: errors.ERROR_RESPONSES[401]})
 async def get_model_info(request: Request, name: str) -> dict[str, Any]:
     model = lookup_model(request, name)
     return {"name": name, "status": "ready", **{k: v for k, v in model.info().items() if k != "name"}}
