@@ -279,9 +279,12 @@ class _DeviceWorker:
                 k = seg.stop - seg.start
                 job = seg.job
                 if not job.finished:
-                    if job.output is None:
-                        job.output = torch.empty((job.n, *out.shape[1:]), dtype=out.dtype)
-                    job.output[seg.start:seg.stop] = out[offset:offset + k]
+                    if k == job.n:  # the whole job in this batch: a view of the output, no copy
+                        job.output = out[offset:offset + k]
+                    else:
+                        if job.output is None:
+                            job.output = torch.empty((job.n, *out.shape[1:]), dtype=out.dtype)
+                        job.output[seg.start:seg.stop] = out[offset:offset + k]
                     job.done_rows += k
                     if job.done_rows == job.n:
                         owner.stats.completed += 1
@@ -454,13 +457,16 @@ class InferenceQueue:
         job.settle(error=error)
 
     def _collate(self, segments: list[Segment], rows: int) -> dict[str, torch.Tensor]:
-        keys = segments[0].job.rows.keys()
-        batch = {k: torch.cat([s.job.rows[k][s.start:s.stop] for s in segments]) for k in keys}
-        if self.pad_to is not None and rows < self.pad_to:
-            # Pad with copies of the last row: the forward always has the same shape (see module doc).
-            pad = self.pad_to - rows
-            batch = {k: torch.cat([t, t[-1:].expand(pad, *t.shape[1:])]) for k, t in batch.items()}
-            self.stats.padded_rows += pad
+        """The batch's inputs in one copy at most: a lone unpadded segment is passed as it is."""
+        # Padding repeats the last row: the forward always has the same shape (see module doc).
+        pad = self.pad_to - rows if self.pad_to is not None and rows < self.pad_to else 0
+        batch = {}
+        for key in segments[0].job.rows:
+            parts = [s.job.rows[key][s.start:s.stop] for s in segments]
+            if pad:
+                parts.append(parts[-1][-1:].expand(pad, *parts[-1].shape[1:]))
+            batch[key] = parts[0] if len(parts) == 1 else torch.cat(parts)
+        self.stats.padded_rows += pad
         return batch
 
     def _record_batch(self, model: str, rows: int, jobs: int, seconds: float) -> None:
