@@ -10,6 +10,7 @@ from models.acgan import ACGANDiscriminator
 from models.acgan_arch import ClassConditionalArch
 from models.cgan import ProjectionDiscriminator
 from models.generator import ConditionalGenerator
+from models.pytorchgan_acgan import PyTorchGANArch, PyTorchGANDiscriminator, PyTorchGANGenerator
 from models.stargan import StarGANArch, StarGANDiscriminator, StarGANGenerator
 
 
@@ -26,6 +27,9 @@ FAMILIES: dict[str, Family] = {
     "acgan": Family("acgan", ClassConditionalArch, ConditionalGenerator, ACGANDiscriminator, "classes"),
     "cgan": Family("cgan", ClassConditionalArch, ConditionalGenerator, ProjectionDiscriminator, "classes"),
     "stargan": Family("stargan", StarGANArch, StarGANGenerator, StarGANDiscriminator, "attributes"),
+    # The baseline condgen's ACGAN is measured against (issue 5); evaluated, never served.
+    "acgan-pytorchgan": Family("acgan-pytorchgan", PyTorchGANArch, PyTorchGANGenerator, PyTorchGANDiscriminator,
+                               "classes"),
 }
 
 

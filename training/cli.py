@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     from training import stargan_cli  # imported here: it uses the argument types above
 
     stargan_cli.add_commands(sub)
+    from training import baseline_cli
+
+    baseline_cli.add_commands(sub)
     return parser
 
 
@@ -213,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             run_judge(args)
         elif args.command == "score":
             run_score(args)
+        elif args.command == "acgan-pytorchgan":
+            from training import baseline_cli
+
+            baseline_cli.run(args)
         else:
             from training import stargan_cli
 

@@ -1,0 +1,185 @@
+"""`python -m training.evaluate` end to end on tiny checkpoints and tiny data, and its parts."""
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from models import build, load_checkpoint, save_checkpoint
+from models.checkpoint import read_tensors
+from training.data import FASHION_MNIST_CLASSES, load_dataset
+from training.evaluate.checks import better_than, threshold_checks
+from training.evaluate.cli import main
+from training.evaluate.samples import fit_to_judge
+from training.evaluate.stargan import reconstruction_l1
+from training.generate import generate
+from training.judge import Judge, JudgeNet, load_judge, save_judge
+from training.twemoji import TONES
+
+from tests.training.test_stargan import TINY_ARCH as STARGAN_TINY_ARCH
+from tests.training.test_stargan import tiny_faces  # noqa: F401  (a fixture)
+
+PER_CLASS = 6
+
+
+@pytest.fixture
+def tiny_judge(tmp_path):
+    """An untrained judge: the command's plumbing does not depend on how good the judge is."""
+    torch.manual_seed(0)
+    path = tmp_path / "judge.safetensors"
+    save_judge(Judge(JudgeNet(1, 10).eval(), list(FASHION_MNIST_CLASSES), "tiny", 28, 1, 0.5), path)
+    return path
+
+
+def tiny_checkpoint(path, family, arch, training):
+    torch.manual_seed(1)
+    save_checkpoint(path, build(family, **arch), family, arch, training, classes=list(FASHION_MNIST_CLASSES))
+    return path
+
+
+@pytest.fixture
+def tiny_checkpoints(tmp_path, tiny_fashion):
+    spec = f"fashion-mnist:{tiny_fashion}"
+    acgan = tiny_checkpoint(tmp_path / "acgan.safetensors", "acgan",
+                            dict(num_classes=10, image_size=28, channels=1, latent_dim=16, g_width=8, d_width=8),
+                            {"dataset": spec, "steps": 3, "metrics": {"losses": {"g_adv": 1.0}}})
+    # The baseline at its published 32 px, trained on images padded by 2: evaluation must crop them back.
+    baseline = tiny_checkpoint(tmp_path / "baselines" / "acgan-pytorchgan.safetensors", "acgan-pytorchgan",
+                               dict(num_classes=10, image_size=32, channels=1, latent_dim=16),
+                               {"dataset": spec, "steps": 3, "input_padding": 2})
+    return acgan, baseline
+
+
+def run_evaluate(*args):
+    return main([*map(str, args), "--samples-per-class", str(PER_CLASS), "--ms-ssim-pairs", "4", "--cas-epochs", "1",
+                 "--memorisation-per-class", "2", "--memorisation-held-apart", "10"])
+
+
+def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashion, tiny_judge, tiny_checkpoints):
+    acgan, baseline = tiny_checkpoints
+    weights_before = read_tensors(acgan)
+    out = tmp_path / "report"
+    assert run_evaluate(acgan, baseline, "--data", f"fashion-mnist:{tiny_fashion}", "--judge", tiny_judge,
+                        "--out", out, "--record") == 0
+
+    report = (out / "report.md").read_text()
+    assert "| `acgan` | acgan | 3 |" in report and "| `acgan-pytorchgan` | acgan-pytorchgan | 3 |" in report
+    assert "better than the baseline" in report
+    for name in ("acgan", "acgan-pytorchgan"):
+        for figure in ("samples", "per_class", "nearest"):
+            path = out / f"{name}_{figure}.png"
+            assert f"]({path.name})" in report
+            with Image.open(path) as image:
+                assert image.width > 50 and image.height > 50
+    with Image.open(out / "acgan-pytorchgan_samples.png") as image:  # a row of 28 px crops per class, doubled
+        assert image.size == (2 * (PER_CLASS * 28 + (PER_CLASS + 1) * 2), 2 * (10 * 28 + 11 * 2))
+
+    recorded = load_checkpoint(acgan).training["metrics"]
+    assert {"accuracy", "fid", "fid_floor", "ms_ssim", "cas", "memorisation", "losses"} <= set(recorded)
+    assert "figures" not in recorded  # local paths are not part of a checkpoint
+    assert all(torch.equal(weights_before[k], v) for k, v in read_tensors(acgan).items())  # metadata only
+
+    # The accuracy is the judge's reading of the samples `score` draws: class k from seeds seed + k * n.
+    ckpt, judge = load_checkpoint(acgan), load_judge(tiny_judge)
+    for k, name in enumerate(FASHION_MNIST_CLASSES):
+        expected = (judge.predict(generate(ckpt, k, PER_CLASS, k * PER_CLASS)) == k).float().mean().item()
+        assert recorded["accuracy"]["generated_per_class"][name] == pytest.approx(expected, abs=1e-4)
+    assert recorded["fid"] >= 0 and recorded["fid_floor"] >= 0
+    assert 0 <= recorded["ms_ssim"]["classes_at_or_below_real"] <= 1
+    assert recorded["cas"]["train_images"] == 10 * PER_CLASS
+    assert recorded["memorisation"]["samples_checked"] == 20
+
+    base = load_checkpoint(baseline).training["metrics"]
+    assert base["evaluation"]["input_padding_cropped"] == 2 and base["evaluation"]["generated_size"] == 32
+    results = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in results] == ["acgan", "acgan-pytorchgan"]
+
+
+def test_without_record_the_checkpoint_is_untouched(tmp_path, tiny_fashion, tiny_judge, tiny_checkpoints):
+    acgan, _ = tiny_checkpoints
+    before = acgan.read_bytes()
+    assert run_evaluate(acgan, "--judge", tiny_judge, "--out", tmp_path / "r") == 0  # --data from the checkpoint
+    assert acgan.read_bytes() == before
+    assert (tmp_path / "r" / "report.md").is_file()
+
+
+def test_a_missing_judge_is_a_clear_error(tmp_path, tiny_checkpoints, capsys):
+    acgan, _ = tiny_checkpoints
+    assert run_evaluate(acgan, "--judge", tmp_path / "nope.safetensors", "--out", tmp_path / "r") == 2
+    assert "no judge at" in capsys.readouterr().err
+
+
+def test_a_judge_of_other_classes_is_refused(tmp_path, tiny_checkpoints, capsys):
+    acgan, _ = tiny_checkpoints
+    path = tmp_path / "digits.safetensors"
+    save_judge(Judge(JudgeNet(1, 10).eval(), [f"digit_{i}" for i in range(10)], "tiny", 28, 1, 0.5), path)
+    assert run_evaluate(acgan, "--judge", path, "--out", tmp_path / "r") == 2
+    assert "classes" in capsys.readouterr().err
+
+
+def test_fit_to_judge_crops_the_training_padding_exactly(tiny_fashion):
+    from training.baseline_cli import fit_to_size
+
+    data = load_dataset(f"fashion-mnist:{tiny_fashion}")
+    padded, pad = fit_to_size(data, 32, "pad")
+    assert pad == 2 and padded.image_size == 32
+    real = data.images.float() / 127.5 - 1
+    assert torch.equal(fit_to_judge(padded.images.float() / 127.5 - 1, pad, 28, 1), real)
+    resized, pad = fit_to_size(data, 32, "resize")
+    assert pad == 0 and resized.image_size == 32
+    assert fit_to_judge(resized.images.float() / 127.5 - 1, 0, 28, 1).shape == real.shape
+
+
+def test_targets_and_the_baseline_comparison():
+    def metrics(acc, fid, floor, share, mean, cas, real):
+        return {"accuracy": {"generated": acc}, "fid": fid, "fid_floor": floor,
+                "ms_ssim": {"classes_at_or_below_real": share, "generated": mean},
+                "cas": {"cas": cas, "real": real, "ratio": cas / real}}
+
+    ours = metrics(0.96, 3.0, 1.6, 0.9, 0.30, 0.80, 0.90)
+    assert all(threshold_checks(ours).values())
+    worse = threshold_checks(metrics(0.94, 3.3, 1.6, 0.8, 0.30, 0.70, 0.90))
+    assert not any(worse.values())
+    baseline = metrics(0.80, 9.0, 1.6, 0.9, 0.35, 0.60, 0.90)
+    assert better_than(ours, baseline) == {"accuracy": True, "fid": True, "ms_ssim": True, "cas": True}
+    assert better_than(baseline, ours) == {"accuracy": False, "fid": False, "ms_ssim": False, "cas": False}
+
+
+# --- StarGAN -------------------------------------------------------------------------------------------
+
+
+class Offset(torch.nn.Module):
+    """G(x, c) = x + offset, whatever c asks."""
+
+    def __init__(self, offset: float):
+        super().__init__()
+        self.offset = offset
+
+    def forward(self, x, c):
+        return x + self.offset
+
+
+def test_reconstruction_l1_is_the_round_trip_error():
+    x = torch.zeros(4, 3, 8, 8)
+    c = torch.tensor([[1.0, 0.0, 1.0]] * 4)
+    groups = [[0, 1]]
+    assert reconstruction_l1(Offset(0.0), x, c, groups) == 0.0
+    # Two edits of +0.1 each: the round trip is 0.2 off on the [-1, 1] scale, 0.1 on the [0, 1] scale.
+    assert reconstruction_l1(Offset(0.1), x, c, groups) == pytest.approx(0.1)
+
+
+def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_faces):  # noqa: F811
+    arch = {"num_attributes": len(TONES) + 1, "image_size": 16, "channels": 3, **STARGAN_TINY_ARCH}
+    path = tmp_path / "stargan.safetensors"
+    torch.manual_seed(0)
+    tones = list(TONES)
+    save_checkpoint(path, build("stargan", **arch), "stargan", arch, {"dataset": f"celeba:{tiny_faces}"},
+                    attributes=tones + ["male"], attribute_groups=[tones])
+    out = tmp_path / "r"
+    assert main([str(path), "--out", str(out), "--stargan-judge-epochs", "1", "--record"]) == 0
+    recorded = load_checkpoint(path).training["metrics"]["stargan_eval"]
+    assert set(recorded["judge"]["judge_agreement_per_attribute"]) <= set(tones + ["male"])
+    assert 0 <= recorded["identity_l1"] <= 1 and 0 <= recorded["reconstruction_l1"] <= 1
+    report = (out / "report.md").read_text()
+    assert "reconstruction L1" in report and "(stargan_edits.png)" in report
+    assert (out / "stargan_edits.png").is_file()

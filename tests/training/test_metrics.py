@@ -1,0 +1,207 @@
+"""Each evaluation metric on cases with a known answer, or against a reference computed another way here."""
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from scipy import ndimage
+
+from training.data import load_dataset
+from training.metrics.accuracy import accuracy, per_class_accuracy
+from training.metrics.cas import class_matched_subset, classification_accuracy_score
+from training.metrics.fid import feature_statistics, frechet_distance, frechet_distance_of_features
+from training.metrics.memorisation import memorisation, nearest_neighbours
+from training.metrics.ms_ssim import K1, K2, mean_pair_ms_ssim, ms_ssim, scale_weights
+
+# --- Fréchet distance -------------------------------------------------------------------------------
+
+
+def random_spd(rng: np.random.Generator, d: int) -> np.ndarray:
+    a = rng.normal(size=(d, d))
+    return a @ a.T + 0.1 * np.eye(d)
+
+
+def test_frechet_distance_of_identical_inputs_is_zero():
+    rng = np.random.default_rng(0)
+    mu, sigma = rng.normal(size=8), random_spd(rng, 8)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
+    features = torch.randn(300, 6, generator=torch.Generator().manual_seed(0))
+    assert frechet_distance_of_features(features, features) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_of_diagonal_covariances_has_the_closed_form():
+    # Commuting (diagonal) covariances: FD = |mu1 - mu2|^2 + sum_i (sqrt(a_i) - sqrt(b_i))^2.
+    mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.0])
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 4.0, 1.0])
+    expected = 1.0 + 0.0 + 4.0 + (1 - 2) ** 2 + (2 - 2) ** 2 + (3 - 1) ** 2  # 5 + 5
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_frechet_distance_matches_the_scipy_sqrtm_form_on_non_commuting_covariances():
+    rng = np.random.default_rng(1)
+    for d in (2, 5, 16):
+        mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+        s1, s2 = random_spd(rng, d), random_spd(rng, d)
+        assert not np.allclose(s1 @ s2, s2 @ s1)
+        # The textbook route, independent of the implementation's eigendecomposition.
+        cross = scipy.linalg.sqrtm(s1 @ s2).real
+        reference = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(cross)
+        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-8)
+
+
+def test_feature_statistics_are_the_sample_mean_and_unbiased_covariance():
+    x = torch.tensor([[1.0, 2.0], [3.0, 6.0], [5.0, 4.0]])
+    mu, sigma = feature_statistics(x)
+    assert mu == pytest.approx([3.0, 4.0])
+    assert sigma == pytest.approx(np.array([[4.0, 2.0], [2.0, 4.0]]))
+    with pytest.raises(ValueError):
+        feature_statistics(torch.zeros(1, 3))
+
+
+def test_frechet_distance_grows_with_a_mean_shift_as_its_square():
+    features = torch.randn(2000, 4, generator=torch.Generator().manual_seed(2))
+    shifted = features + torch.tensor([3.0, 0.0, 0.0, 0.0])  # same covariance, mean moved by 3
+    assert frechet_distance_of_features(features, shifted) == pytest.approx(9.0, rel=1e-9)
+
+
+# --- MS-SSIM ------------------------------------------------------------------------------------------
+
+
+def images(seed: int, n: int = 4, size: int = 28) -> torch.Tensor:
+    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_ms_ssim_of_identical_images_is_one():
+    x = images(0)
+    assert torch.allclose(ms_ssim(x, x), torch.ones(4, dtype=torch.float64))
+
+
+def test_ms_ssim_of_two_flat_images_is_the_luminance_term():
+    # Flat images have no contrast: every cs term is C2 / C2 = 1 and only the luminance at the coarsest
+    # scale remains, raised to that scale's weight.
+    x = torch.full((1, 1, 28, 28), 0.2 * 2 - 1, dtype=torch.float64)  # 0.2 on the [0, 1] scale
+    y = torch.full((1, 1, 28, 28), 0.6 * 2 - 1, dtype=torch.float64)
+    c1 = K1 ** 2
+    luminance = (2 * 0.2 * 0.6 + c1) / (0.2 ** 2 + 0.6 ** 2 + c1)
+    expected = luminance ** scale_weights(3)[-1].item()
+    assert ms_ssim(x, y).item() == pytest.approx(expected, rel=1e-9)
+
+
+def reference_ms_ssim(x: np.ndarray, y: np.ndarray, scales: int, size: int, sigma: float) -> float:
+    """A direct numpy/scipy MS-SSIM of two [H, W] images in [0, 1]: scipy.ndimage filtering, block means."""
+    coords = np.arange(size) - (size - 1) / 2
+    g = np.exp(-coords ** 2 / (2 * sigma ** 2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    weights = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333][:scales])
+    weights = weights / weights.sum()
+    half = size // 2
+    value = 1.0
+    for level in range(scales):
+        def filt(a):
+            full = ndimage.correlate(a, window, mode="constant")
+            return full[half:a.shape[0] - half, half:a.shape[1] - half]  # the 'valid' part
+        mx, my = filt(x), filt(y)
+        vx, vy, cxy = filt(x * x) - mx ** 2, filt(y * y) - my ** 2, filt(x * y) - mx * my
+        cs = ((2 * cxy + K2 ** 2) / (vx + vy + K2 ** 2)).mean()
+        if level == scales - 1:
+            lum = ((2 * mx * my + K1 ** 2) / (mx ** 2 + my ** 2 + K1 ** 2))
+            term = (lum * (2 * cxy + K2 ** 2) / (vx + vy + K2 ** 2)).mean()
+        else:
+            term = cs
+        value *= max(term, 0.0) ** weights[level]
+        h, w = x.shape
+        x = x[:h - h % 2, :w - w % 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+        y = y[:h - h % 2, :w - w % 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    return value
+
+
+@pytest.mark.parametrize("scales,window", [(3, 7), (2, 11), (1, 7)])
+def test_ms_ssim_matches_a_direct_numpy_reference(scales, window):
+    # Correlated pairs (a smoothed image and a noisy copy), so every term is well away from 0 and 1.
+    base = ndimage.gaussian_filter(np.random.default_rng(3).random((28, 28)), 1.5)
+    noisy = np.clip(base + 0.05 * np.random.default_rng(4).normal(size=(28, 28)), 0, 1)
+    x = torch.from_numpy(base * 2 - 1).view(1, 1, 28, 28)
+    y = torch.from_numpy(noisy * 2 - 1).view(1, 1, 28, 28)
+    expected = reference_ms_ssim(base, noisy, scales, window, 1.5)
+    assert 0.2 < expected < 0.99
+    assert ms_ssim(x, y, scales=scales, window_size=window).item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_ms_ssim_falls_as_noise_grows():
+    x = images(5, n=1)
+    gen = torch.Generator().manual_seed(6)
+    values = [ms_ssim(x, (x + s * torch.randn(x.shape, generator=gen)).clamp(-1, 1)).item() for s in (0.05, 0.2, 0.8)]
+    assert values[0] > values[1] > values[2]
+
+
+def test_ms_ssim_refuses_images_too_small_for_its_scales():
+    with pytest.raises(ValueError, match="window"):
+        ms_ssim(images(0, size=16), images(1, size=16), scales=3, window_size=7)
+
+
+def test_mean_pair_ms_ssim_never_pairs_an_image_with_itself():
+    a, b = images(7, n=1), images(8, n=1)
+    value = mean_pair_ms_ssim(torch.cat([a, b]), 50, torch.Generator().manual_seed(0))
+    assert value == pytest.approx(ms_ssim(a, b).item(), rel=1e-9)  # every pair is (a, b) or (b, a)
+    copies = a.repeat(5, 1, 1, 1)
+    assert mean_pair_ms_ssim(copies, 20, torch.Generator().manual_seed(0)) == pytest.approx(1.0)
+
+
+# --- accuracy, memorisation, CAS -----------------------------------------------------------------------
+
+
+def test_accuracy_overall_and_per_class():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 0, 2])
+    assert accuracy(predicted, labels) == pytest.approx(4 / 6, abs=1e-4)
+    assert per_class_accuracy(predicted, labels, ["a", "b", "c", "d"]) == {"a": 0.5, "b": 0.6667, "c": 1.0}
+
+
+def test_nearest_neighbours_by_l2():
+    reference = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 5.0]])
+    queries = torch.tensor([[9.0, 0.0], [0.0, 4.0], [0.0, 0.0]])
+    distance, index = nearest_neighbours(queries, reference, chunk=2)
+    assert index.tolist() == [1, 2, 0]
+    assert distance.tolist() == pytest.approx([1.0, 1.0, 0.0])
+
+
+def test_memorisation_counts_copies_of_training_images_and_nothing_else():
+    gen = torch.Generator().manual_seed(0)
+    reference = torch.rand(200, 1, 8, 8, generator=gen) * 2 - 1
+    # Real training images are about 0.3 * sqrt(64) = 2.4 from their neighbours here; copies are at 0.
+    held_apart = (reference[:100] + 0.3 * torch.randn(100, 1, 8, 8, generator=gen))
+    copies = reference[100:130]
+    novel = reference[130:200] + 0.5 * torch.randn(70, 1, 8, 8, generator=gen)
+    result = memorisation(torch.cat([copies, novel]), reference, held_apart, percentile=1.0)
+    assert result.share == pytest.approx(30 / 100)
+    assert result.generated_nn_index[:30].tolist() == list(range(100, 130))
+    assert result.threshold == pytest.approx(torch.quantile(result.train_nn.double(), 0.01).item())
+
+
+@pytest.fixture
+def tiny_splits(tiny_fashion):
+    """The tiny set at 14 px: a quarter of the classifier's cost, and the class bands stay visible."""
+    spec = f"fashion-mnist:{tiny_fashion}"
+    return load_dataset(spec, "train", image_size=14), load_dataset(spec, "test", image_size=14)
+
+
+def test_class_matched_subset_draws_as_many_real_images_of_each_class(tiny_splits):
+    train, _ = tiny_splits
+    labels = torch.tensor([0, 0, 3, 7, 7, 7])
+    subset = class_matched_subset(train, labels, seed=0)
+    assert sorted(subset.labels.tolist()) == sorted(labels.tolist())
+    with pytest.raises(ValueError, match="real images"):
+        class_matched_subset(train, torch.zeros(50, dtype=torch.int64), seed=0)
+
+
+def test_cas_is_high_for_samples_of_the_asked_class_and_near_zero_for_a_shifted_mapping(tiny_splits):
+    train, test = tiny_splits
+    keep = torch.cat([torch.nonzero(train.labels == k).flatten()[:9] for k in range(10)])  # 9 of each class
+    # A 'generator' that draws real images of the asked class, and one that draws class k + 1 when asked for k.
+    right, labels = train.images[keep].float() / 127.5 - 1, train.labels[keep]
+    good = classification_accuracy_score(right, labels, train, test, epochs=8, seed=0, batch_size=15)
+    shifted = classification_accuracy_score(right, (labels + 1) % 10, train, test, epochs=8, seed=0, batch_size=15)
+    assert good.real >= 0.9 and good.cas >= 0.9 and good.ratio >= 0.9
+    assert shifted.cas <= 0.1 and shifted.ratio < 0.2
+    assert math.isclose(shifted.real, good.real)  # the real-data side does not depend on the samples

@@ -1,0 +1,5 @@
+import sys
+
+from training.evaluate.cli import main
+
+sys.exit(main())

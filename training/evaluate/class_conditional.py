@@ -1,0 +1,140 @@
+"""The figures of a class-conditional checkpoint (acgan, cgan, the PyTorch-GAN baseline) against real data.
+
+One set of samples (samples_per_class of every class, fixed seeds) feeds every metric:
+- accuracy: the judge's accuracy on them, overall and per class, beside its accuracy on the real test split;
+- fid: Fréchet distance in the judge's 256-d feature space to the real test split; fid_floor: the same
+  from as many real training images (class-matched), so both sides of the comparison have equal counts;
+- ms_ssim: mean MS-SSIM of random same-class pairs, per class, beside real test images of the class;
+- cas: a classifier trained on the samples only, tested on real test images, beside one trained on as
+  many real training images (same architecture, same epochs);
+- memorisation: share of samples nearer (pixel L2) to a training image than the 1st percentile of
+  train-to-train nearest-neighbour distances.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.checkpoint import Checkpoint
+from training.data import ImageDataset, to_unit_range
+from training.evaluate import figures
+from training.evaluate.samples import class_samples, fit_to_judge
+from training.judge import Judge
+from training.metrics.accuracy import accuracy, per_class_accuracy
+from training.metrics.cas import class_matched_subset, classification_accuracy_score
+from training.metrics.fid import frechet_distance_of_features
+from training.metrics.memorisation import memorisation
+from training.metrics.ms_ssim import mean_pair_ms_ssim
+
+
+@dataclass
+class Settings:
+    samples_per_class: int = 500
+    ms_ssim_pairs: int = 500  # random same-class pairs per class (the ACGAN paper used 100)
+    cas_epochs: int = 5
+    memorisation_per_class: int = 100  # samples per class checked for memorisation
+    memorisation_held_apart: int = 1000  # training images whose nearest-neighbour distances set the threshold
+    memorisation_percentile: float = 1.0
+    seed: int = 0
+    progress: bool = False
+
+
+@torch.no_grad()
+def judge_features(judge: Judge, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    return torch.cat([judge.net.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def first_per_class(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of the first n images of every class."""
+    return torch.cat([torch.nonzero(labels == k).flatten()[:n] for k in labels.unique(sorted=True)])
+
+
+def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, real: ImageDataset, pairs: int,
+                    seed: int) -> dict[str, Any]:
+    per_gen, per_real = {}, {}
+    for index, name in enumerate(real.classes):
+        per_gen[name] = round(mean_pair_ms_ssim(gen[gen_labels == index], pairs,
+                                                torch.Generator().manual_seed(seed + index)), 4)
+        real_images = to_unit_range(real.images[real.labels == index])
+        per_real[name] = round(mean_pair_ms_ssim(real_images, pairs,
+                                                 torch.Generator().manual_seed(seed + index)), 4)
+    at_or_below = [name for name in per_gen if per_gen[name] <= per_real[name]]
+    return {"generated": round(sum(per_gen.values()) / len(per_gen), 4),
+            "real": round(sum(per_real.values()) / len(per_real), 4),
+            "classes_at_or_below_real": round(len(at_or_below) / len(per_gen), 4),
+            "generated_per_class": per_gen, "real_per_class": per_real, "pairs_per_class": pairs}
+
+
+def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDataset, test: ImageDataset,
+                               settings: Settings, out_dir: Path, name: str) -> dict[str, Any]:
+    """All figures as a JSON-able dict (what --record stores); PNGs go to out_dir/NAME_*.png."""
+    if list(ckpt.classes or []) != judge.classes or list(test.classes) != judge.classes:
+        raise ValueError(f"{ckpt.path}: classes {ckpt.classes} must match the judge's {judge.classes} and the data's")
+    s = settings
+    raw, labels = class_samples(ckpt, s.samples_per_class, s.seed)
+    padding = int(ckpt.training.get("input_padding", 0))
+    gen = fit_to_judge(raw, padding, judge.image_size, judge.channels)
+    classes = judge.classes
+
+    # accuracy: the judge on samples and on real test images
+    real_test = to_unit_range(test.images)
+    gen_pred, real_pred = judge.predict(gen), judge.predict(real_test)
+    acc = {"generated": accuracy(gen_pred, labels), "real_test": accuracy(real_pred, test.labels),
+           "generated_per_class": per_class_accuracy(gen_pred, labels, classes),
+           "real_test_per_class": per_class_accuracy(real_pred, test.labels, classes),
+           "judge_test_accuracy": round(judge.test_accuracy, 4)}
+
+    # fid and its floor: equal counts of samples and class-matched real training images, against the test split
+    floor_set = class_matched_subset(train, labels, s.seed)
+    test_features = judge_features(judge, real_test)
+    fid = frechet_distance_of_features(judge_features(judge, gen), test_features)
+    fid_floor = frechet_distance_of_features(judge_features(judge, to_unit_range(floor_set.images)), test_features)
+
+    diversity = ms_ssim_figures(gen, labels, test, s.ms_ssim_pairs, s.seed)
+
+    cas = classification_accuracy_score(gen, labels, train, test, s.cas_epochs, s.seed, progress=s.progress)
+
+    # memorisation: a fixed subset of samples against every training image but the held-apart ones
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(s.seed))
+    held_apart, reference = order[:s.memorisation_held_apart], order[s.memorisation_held_apart:]
+    checked = first_per_class(labels, s.memorisation_per_class)
+    reference_images = to_unit_range(train.images[reference])
+    mem = memorisation(gen[checked], reference_images, to_unit_range(train.images[held_apart]),
+                       s.memorisation_percentile)
+    closest = mem.generated_nn.argsort()[:10]
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = min(10, s.samples_per_class)  # a row per class
+    grid_rows = torch.cat([torch.nonzero(labels == k).flatten()[:columns] for k in range(len(classes))])
+    figure_paths = {
+        "samples": figures.image_grid(gen[grid_rows], columns, out_dir / f"{name}_samples.png"),
+        "per_class": figures.grouped_bars(
+            f"{name}: judge accuracy and same-class MS-SSIM (lower = more diverse)", classes,
+            {"judge acc, samples": list(acc["generated_per_class"].values()),
+             "judge acc, real test": list(acc["real_test_per_class"].values()),
+             "MS-SSIM, samples": list(diversity["generated_per_class"].values()),
+             "MS-SSIM, real test": list(diversity["real_per_class"].values())},
+            out_dir / f"{name}_per_class.png"),
+        "nearest": figures.nearest_pairs(gen[checked][closest], reference_images[mem.generated_nn_index[closest]],
+                                         out_dir / f"{name}_nearest.png"),
+    }
+    return {
+        "accuracy": acc,
+        "fid": round(fid, 4),
+        "fid_floor": round(fid_floor, 4),
+        "ms_ssim": diversity,
+        "cas": {"cas": cas.cas, "real": cas.real, "ratio": round(cas.ratio, 4), "train_images": cas.train_images,
+                "epochs": cas.epochs},
+        "memorisation": {"share": mem.share, "threshold": round(mem.threshold, 4), "percentile": mem.percentile,
+                         "samples_checked": len(checked), "reference_images": len(reference),
+                         "generated_nn_median": round(mem.generated_nn.median().item(), 4),
+                         "train_nn_median": round(mem.train_nn.median().item(), 4),
+                         "closest_distances": [round(v, 4) for v in mem.generated_nn[closest].tolist()]},
+        "evaluation": {"samples_per_class": s.samples_per_class, "seed": s.seed, "fid_test_images": len(test),
+                       "fid_floor_train_images": len(floor_set), "input_padding_cropped": padding,
+                       "generated_size": int(raw.shape[-1]), "judge_size": judge.image_size},
+        "figures": {k: str(v) for k, v in figure_paths.items()},
+    }

@@ -1,0 +1,115 @@
+"""report.md: a headline table of every class-conditional checkpoint, the issue's targets, then a section per
+checkpoint with its per-class figures and PNGs; StarGAN checkpoints get their own table."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from training.evaluate.checks import BASELINE_FAMILY, better_than, threshold_checks
+
+
+def _mark(ok: bool) -> str:
+    return "pass" if ok else "**FAIL**"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.2f}x" if floor > 0 else "a zero floor"
+
+
+def class_conditional_tables(results: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Class-conditional checkpoints", "",
+             "| checkpoint | family | steps | accuracy (judge on real test) | fid (fid_floor) | "
+             "ms_ssim samples / real (classes at or below real) | cas (real-data classifier) | memorisation |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        m = r["metrics"]
+        lines.append(
+            f"| `{r['name']}` | {r['family']} | {r['steps']} | {_pct(m['accuracy']['generated'])} "
+            f"({_pct(m['accuracy']['real_test'])}) | {m['fid']:.2f} ({m['fid_floor']:.2f}) | "
+            f"{m['ms_ssim']['generated']:.3f} / {m['ms_ssim']['real']:.3f} "
+            f"({_pct(m['ms_ssim']['classes_at_or_below_real'])}) | {_pct(m['cas']['cas'])} "
+            f"({_pct(m['cas']['real'])}) | {_pct(m['memorisation']['share'])} |")
+    baseline = next((r for r in results if r["family"] == BASELINE_FAMILY), None)
+    lines += ["", "### Targets (issue 5)", ""]
+    first = threshold_checks(results[0]["metrics"])
+    header = list(first)
+    extra = ["better than the baseline: accuracy, fid, ms_ssim, cas"] if baseline else []
+    lines += ["| checkpoint | " + " | ".join(header + extra) + " |", "|" + " --- |" * (1 + len(header) + len(extra))]
+    for r in results:
+        checks = threshold_checks(r["metrics"])
+        cells = [_mark(checks[h]) for h in header]
+        if baseline:
+            if r is baseline:
+                cells.append("(the baseline)")
+            else:
+                vs = better_than(r["metrics"], baseline["metrics"])
+                cells.append(", ".join(f"{k} {_mark(v)}" for k, v in vs.items()))
+        lines.append(f"| `{r['name']}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def checkpoint_section(r: dict[str, Any], out_dir: Path) -> list[str]:
+    m = r["metrics"]
+    acc, div = m["accuracy"], m["ms_ssim"]
+    lines = [f"### `{r['name']}` ({r['family']}, {r['path']})", "",
+             "| class | judge accuracy: samples | real test | MS-SSIM: samples | real test |",
+             "| --- | --- | --- | --- | --- |"]
+    for c in acc["generated_per_class"]:
+        lines.append(f"| {c} | {acc['generated_per_class'][c]:.3f} | {acc['real_test_per_class'][c]:.3f} | "
+                     f"{div['generated_per_class'][c]:.3f} | {div['real_per_class'][c]:.3f} |")
+    mem, cas = m["memorisation"], m["cas"]
+    lines += ["",
+              f"- fid {m['fid']:.3f} against a floor of {m['fid_floor']:.3f} "
+              f"({_ratio(m['fid'], m['fid_floor'])}; {m['evaluation']['fid_floor_train_images']} samples and as many "
+              f"real training images, each against {m['evaluation']['fid_test_images']} real test images).",
+              f"- cas: trained on {cas['train_images']} samples for {cas['epochs']} epochs, {_pct(cas['cas'])} on the "
+              f"real test split; the same classifier on as many real images: {_pct(cas['real'])} "
+              f"(ratio {cas['ratio']:.3f}).",
+              f"- memorisation: {_pct(mem['share'])} of {mem['samples_checked']} samples nearer to one of "
+              f"{mem['reference_images']} training images than {mem['threshold']:.3f} (percentile "
+              f"{mem['percentile']:g} of train-to-train nearest-neighbour L2 distances); median nearest distance: samples "
+              f"{mem['generated_nn_median']:.3f}, real training images {mem['train_nn_median']:.3f}.", ""]
+    for key, caption in (("samples", "samples, a row per class"),
+                         ("per_class", "per-class judge accuracy and MS-SSIM"),
+                         ("nearest", "the 10 samples nearest to a training image (top) and that image (bottom)")):
+        lines.append(f"![{r['name']}: {caption}]({Path(m['figures'][key]).relative_to(out_dir)})")
+        lines.append("")
+    return lines
+
+
+def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
+    m = r["metrics"]
+    judge = m["judge"]
+    lines = [f"## StarGAN: `{r['name']}` ({r['path']}, {m['test_images']} held-out images of {m['data']})", "",
+             "| figure | value |", "| --- | --- |",
+             f"| attribute classifier reads the edit as the target (all edits) | {_pct(judge['judge_agreement'])} |"]
+    for attribute, share in judge["judge_agreement_per_attribute"].items():
+        lines.append(f"| ... edits to `{attribute}` | {_pct(share)} |")
+    lines.append(f"| identity L1 (target = source attributes) | {m['identity_l1']:.4f} |")
+    lines.append(f"| reconstruction L1, G(G(x, c_trg), c_src) vs x | {m['reconstruction_l1']:.4f} |")
+    if "tone" in m:
+        t = m["tone"]
+        lines.append(f"| light -> dark tone: L1 to the true dark variant (input's L1 to it) | "
+                     f"{t['light_to_dark_l1_edit']:.4f} ({t['light_to_dark_l1_input']:.4f}) |")
+    lines += ["", f"![{r['name']}: held-out inputs, then each single-attribute edit]"
+                  f"({Path(m['figures']['edits']).relative_to(out_dir)})", ""]
+    return lines
+
+
+def write_report(results: list[dict[str, Any]], out_dir: Path, command: str) -> Path:
+    lines = ["# Evaluation report", "", f"Made by `{command}`.", ""]
+    conditional = [r for r in results if r["kind"] == "classes"]
+    if conditional:
+        lines += class_conditional_tables(conditional) + [""]
+        for r in conditional:
+            lines += checkpoint_section(r, out_dir)
+    for r in results:
+        if r["kind"] == "attributes":
+            lines += stargan_section(r, out_dir)
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path
