@@ -25,9 +25,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     # Browser origins allowed to call the API from other sites (CORS); none by default. Comma-separated.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Every forward runs at exactly max_batch_rows rows (padded), because kernels pick their
-    # algorithm by batch size and the last float bits of a row would otherwise depend on its company.
-    pad_batches: bool = True
+    # When true, every forward runs at exactly max_batch_rows rows (padded): kernels pick their algorithm
+    # by batch size, so otherwise the last float bits of a row can depend on its company. Off by default:
+    # a lone request would pay for a full batch (15x the latency of the demo ACGAN on a CPU, benchmarks/README.md).
+    pad_batches: bool = False
     # Threads of a forward on the CPU; 0 chooses the usable CPUs less one (see app/threads.py).
     torch_threads: int = Field(0, ge=0)
     host: str = "127.0.0.1"

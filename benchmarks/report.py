@@ -19,7 +19,7 @@ from benchmarks.common import RESULTS, WORKLOADS, ceiling_rate_at  # noqa: E402
 
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
-CONDGENS = ("condgen", "condgen-nopad")
+CONDGENS = ("condgen", "condgen-pad")
 
 
 def _fmt(v: Any, digits: int = 1) -> str:

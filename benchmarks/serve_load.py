@@ -41,10 +41,10 @@ from benchmarks.http_client import Connection, get  # noqa: E402
 
 HOST = "127.0.0.1"
 RAY_PYTHON = ROOT / "benchmarks" / ".venv-ray" / "bin" / "python"
-TARGETS = ("condgen", "condgen-nopad", "unbatched", "ray")
+TARGETS = ("condgen", "condgen-pad", "unbatched", "ray")
 TARGET_TITLES = {
-    "condgen": "condgen (defaults: MAX_BATCH_ROWS={mbr}, PAD_BATCHES=true)",
-    "condgen-nopad": "condgen, PAD_BATCHES=false",
+    "condgen": "condgen (defaults: MAX_BATCH_ROWS={mbr}, PAD_BATCHES=false)",
+    "condgen-pad": "condgen, PAD_BATCHES=true",
     "unbatched": "condgen unbatched (MAX_BATCH_ROWS=1)",
     "ray": "Ray Serve, @serve.batch (max {mbr} rows, wait 0)",
 }
@@ -114,7 +114,7 @@ class Target:
                    "--log-level", "warning", "--no-access-log"]
             env = {**os.environ, "PYTHONPATH": str(ROOT), "CONDGEN_CHECKPOINT_DIR": str(checkpoint_dir),
                    "CONDGEN_MAX_BATCH_ROWS": str(1 if self.name == "unbatched" else self.max_batch_rows),
-                   "CONDGEN_PAD_BATCHES": "false" if self.name == "condgen-nopad" else "true",
+                   "CONDGEN_PAD_BATCHES": "true" if self.name == "condgen-pad" else "false",
                    # Room for every client's request: the benchmark measures speed, not refusals.
                    "CONDGEN_MAX_QUEUE_ROWS": "65536", "CONDGEN_REQUEST_TIMEOUT_S": str(timeout_s),
                    "CONDGEN_TORCH_THREADS": str(self.torch_threads)}

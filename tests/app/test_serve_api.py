@@ -84,7 +84,9 @@ def test_readyz_is_503_without_models(make_client, tmp_path):
     assert client.get("/models").json() == []
 
 
-def test_warm_up_ran_at_the_batch_shape(make_client, checkpoint_dir, monkeypatch):
+@pytest.mark.parametrize("pad, rows", [(True, 8), (False, 1)])
+def test_warm_up_ran_at_the_batch_shape(make_client, checkpoint_dir, monkeypatch, pad, rows):
+    """Padded, every forward has max_batch_rows rows, so the warm-up does too; unpadded, one row."""
     from app import registry
     seen = []
     original = registry.ServedModel.run
@@ -94,8 +96,8 @@ def test_warm_up_ran_at_the_batch_shape(make_client, checkpoint_dir, monkeypatch
         return original(self, batch)
 
     monkeypatch.setattr(registry.ServedModel, "run", spy)
-    make_client(max_batch_rows=8)
-    assert sorted(seen) == [("acgan", 8), ("cgan", 8), ("stargan", 8)]
+    make_client(max_batch_rows=8, pad_batches=pad)
+    assert sorted(seen) == [("acgan", rows), ("cgan", rows), ("stargan", rows)]
 
 
 def test_metrics_report_requests_queue_and_batches(client):

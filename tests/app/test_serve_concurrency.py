@@ -61,7 +61,8 @@ async def test_unforced_concurrency_also_batches(checkpoint_dir):
 
 
 async def test_identical_bytes_alone_and_amid_load(checkpoint_dir):
-    async with running_app(checkpoint_dir, max_batch_rows=8) as (app, http):
+    # CONDGEN_PAD_BATCHES=true is the setting that promises this (README, Settings).
+    async with running_app(checkpoint_dir, max_batch_rows=8, pad_batches=True) as (app, http):
         alone = {}
         for model, cls in (("acgan", "coat"), ("cgan", "bag")):
             for n in (1, 3, 11):  # 11 > max_batch_rows: split across batches
