@@ -18,9 +18,10 @@ class StarGANArch:
     d_width: int = 64
     res_blocks: int = 6
     d_layers: int = 5
-    # Beyond the paper: G predicts a change to its input (a global skip), so what an edit should leave
-    # alone is kept by construction instead of being redrawn through the 4x-down-sampled bottleneck.
-    residual: bool = False
+    # Beyond the paper (GANimation's attention, Pumarola et al. 2018): G paints a colour image and a mask
+    # in [0, 1], and the edit is mask * colour + (1 - mask) * input. What an edit should leave alone is
+    # copied from the input instead of being redrawn through the 4x-down-sampled bottleneck.
+    mask: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -31,10 +32,7 @@ def instance_norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
 
 
-def clamp_passing_gradients(t: torch.Tensor) -> torch.Tensor:
-    """t clamped into [-1, 1], with the gradient of the unclamped t (a straight-through clamp): a pixel
-    pushed past the range can still be pulled back, where a plain clamp would pass no gradient."""
-    return t + (t.clamp(-1.0, 1.0) - t).detach()
+MASK_START_LOGIT = -3.0  # a new masked G changes about 5% of each pixel: it starts near the identity edit
 
 
 class ResidualBlock(nn.Module):
@@ -67,21 +65,25 @@ class StarGANGenerator(nn.Module):
         for mult in (4, 2):  # two up-sampling convs
             layers += [nn.ConvTranspose2d(w * mult, w * mult // 2, 4, 2, 1, bias=False),
                        instance_norm(w * mult // 2), nn.ReLU()]
-        out = nn.Conv2d(w, arch.channels, 7, 1, 3, bias=False)
-        if arch.residual:
-            nn.init.zeros_(out.weight)  # starts as the identity edit
+        if arch.mask:  # one more output channel: the mask's logit
+            out = nn.Conv2d(w, arch.channels + 1, 7, 1, 3, bias=False)
+            with torch.no_grad():
+                out.weight[-1].zero_()  # the mask starts uniform, at sigmoid(MASK_START_LOGIT)
+            self.mask_bias = nn.Parameter(torch.tensor(MASK_START_LOGIT))
             layers += [out]
         else:
-            layers += [out, nn.Tanh()]
+            layers += [nn.Conv2d(w, arch.channels, 7, 1, 3, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         # The target attribute vector, tiled over the image, enters as extra input channels.
         tiled = c[:, :, None, None].to(x.dtype).expand(-1, -1, x.shape[2], x.shape[3])
         h = self.main(torch.cat([x, tiled], dim=1))
-        if not self.arch.residual:
+        if not self.arch.mask:
             return h
-        return clamp_passing_gradients(x + h)
+        colour, mask = h[:, :-1].tanh(), (h[:, -1:] + self.mask_bias).sigmoid()
+        # A convex combination of two images in [-1, 1]: the edit stays in range with no clamp.
+        return mask * colour + (1.0 - mask) * x
 
 
 class StarGANDiscriminator(nn.Module):

@@ -54,8 +54,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "(default: log2(image size) - 1, a 2 x 2 PatchGAN map)")
     p.add_argument("--lambda-id", type=non_negative_float, default=0.0, help="weight of an identity L1 loss "
                    "G(x, c_org) ~ x, beyond the paper (default: 0, off)")
-    p.add_argument("--residual", action="store_true", help="G predicts a change to its input (a global skip "
-                   "connection, beyond the paper): output = clamp(x + G's output)")
+    p.add_argument("--mask", action="store_true", help="G paints a colour image and a mask, and the edit is "
+                   "mask * colour + (1 - mask) * input (GANimation's attention, beyond the paper)")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
     add_run_options(p)
 
@@ -119,7 +119,7 @@ def run_train(args: argparse.Namespace) -> None:
     data = load_attribute_dataset(args.data, "train", args.image_size, attrs)
     arch = {"num_attributes": len(data.attributes), "image_size": data.image_size, "channels": data.channels,
             "g_width": args.g_width, "d_width": args.d_width, "res_blocks": args.res_blocks,
-            "residual": args.residual,
+            "mask": args.mask,
             "d_layers": args.d_layers or default_d_layers(data.image_size)}
     cfg = TrainConfig(
         family="stargan", out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,

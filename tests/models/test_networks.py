@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from models import build, build_discriminator, make_arch
-from models.stargan import clamp_passing_gradients
 
 SIZES = [(28, 1), (32, 3), (64, 1), (128, 3)]
 
@@ -67,20 +66,19 @@ def test_unknown_arch_field_and_family_are_refused():
 
 
 
-def test_residual_stargan_starts_as_the_identity_and_stays_in_range():
-    G = build("stargan", num_attributes=3, image_size=16, g_width=8, res_blocks=1, residual=True)
+def test_masked_stargan_blends_its_input_and_stays_in_range():
+    G = build("stargan", num_attributes=3, image_size=16, g_width=8, res_blocks=1, mask=True)
     x = torch.rand(2, 3, 16, 16) * 2 - 1
-    assert torch.equal(G(x, torch.eye(3)[:2]), x)  # the zero-initialised output conv adds nothing yet
+    c = torch.eye(3)[:2]
+    start = G(x, c)
+    # A new masked G leaves most of each pixel to its input: sigmoid(-3) ~ 0.047 of the colour.
+    assert (start - x).abs().max() <= 2 * torch.sigmoid(torch.tensor(-3.0)) + 1e-6
     with torch.no_grad():
-        G.main[-1].weight.normal_(0.0, 1.0)  # a large change: the sum leaves [-1, 1]
-    out = G(x, torch.eye(3)[:2])
-    assert out.min() == -1.0 and out.max() == 1.0 and not torch.equal(out, x)
-    assert "residual" in build("stargan", num_attributes=1).arch.to_dict()  # saved with the arch
-
-
-def test_straight_through_clamp_keeps_the_gradient_of_clamped_values():
-    t = torch.tensor([-3.0, 0.5, 2.0], requires_grad=True)
-    out = clamp_passing_gradients(t)
-    assert out.tolist() == [-1.0, 0.5, 1.0]
-    (out * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
-    assert t.grad.tolist() == [1.0, 2.0, 3.0]  # a plain clamp would give [0, 2, 0]
+        G.main[-1].weight.normal_(0.0, 1.0)  # large colour and mask logits
+        G.mask_bias.fill_(-100.0)  # mask closed: the input exactly
+    assert torch.allclose(G(x, c), x)
+    with torch.no_grad():
+        G.mask_bias.fill_(100.0)  # mask open: the colour image alone, whatever the input
+    out = G(x, c)
+    assert out.abs().max() <= 1.0 and not torch.allclose(out, x)
+    assert "mask" in build("stargan", num_attributes=1).arch.to_dict()  # saved with the arch
