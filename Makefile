@@ -37,11 +37,11 @@ demo: install
 # The demo checkpoints (see checkpoints/README.md for the measured wall time and quality).
 train-acgan: install
 	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
-		--g-width 32 --d-width 32 --sample-every 500 --save-every 500 --seed 0 --fake-class-warmup 2000
+		--g-width 32 --d-width 32 --sample-every 500 --save-every 500 --seed 0 --fake-class-warmup 2000 --fresh-fakes
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
-		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0
+		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
 TWEMOJI_DIR ?= data/twemoji-faces

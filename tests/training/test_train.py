@@ -166,3 +166,20 @@ def test_acgan_fake_class_loss_ramps_in_after_real_only_warmup():
         expected = logs["d_adv"] + logs["d_cls_real"] + weight * logs["d_cls_fake"]
         assert loss.item() == pytest.approx(expected, rel=1e-5)
         assert logs["d_cls_fake"] > 0
+
+
+@pytest.mark.parametrize("family", ["acgan", "cgan"])
+@pytest.mark.parametrize("fresh", [False, True])
+def test_the_g_step_reuses_the_d_steps_fakes_unless_fresh_fakes(tiny_fashion, tmp_path, family, fresh):
+    trainer = make_trainer(tiny_fashion, tmp_path / "a.safetensors", family, steps=3,
+                           family_options={"fresh_fakes": fresh})
+    outputs = []
+    hook = trainer.G.register_forward_hook(lambda module, args, out: outputs.append(out))
+    trainer.train_step()
+    hook.remove()
+    assert len(outputs) == (2 if fresh else 1)  # one G forward a step when the fakes are shared
+    # The G step really trained G through those fakes: its weights (not only BatchNorm statistics) moved.
+    before = {k: v.detach().clone() for k, v in trainer.G.named_parameters()}
+    trainer.train_step()
+    assert any(not torch.equal(before[k], v) for k, v in trainer.G.named_parameters())
+    assert trainer.training_summary()["fresh_fakes"] is fresh

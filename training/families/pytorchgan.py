@@ -43,13 +43,11 @@ class PyTorchGANACGANSteps(ClassConditionalSteps):
         # Pixels of padding added around each real image to reach the recipe's 32 px (Fashion-MNIST is 28);
         # not used in training, recorded in the checkpoint so evaluation can crop it off.
         self.input_padding = input_padding
-        self._fakes: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (step, images with G's graph, labels)
 
     def d_step(self, ctx, real, labels):
-        fake, _, fake_labels = self.fake_batch(ctx, real.shape[0])  # with G's graph: the G step reuses it
-        self._fakes = (ctx.step, fake, fake_labels)
+        fake, _, fake_labels = self.d_fakes(ctx, real.shape[0])  # the G step reuses them, as published
         real_pred, real_aux = ctx.D(real)
-        fake_pred, fake_aux = ctx.D(fake.detach())
+        fake_pred, fake_aux = ctx.D(fake)
         with _full_precision(ctx.device):
             d_real = (bce(real_pred, 1.0) + ce_on_probabilities(real_aux, labels)) / 2
             d_fake = (bce(fake_pred, 0.0) + ce_on_probabilities(fake_aux, fake_labels)) / 2
@@ -59,11 +57,7 @@ class PyTorchGANACGANSteps(ClassConditionalSteps):
         return loss, {"d_loss": loss.item(), "d_acc": acc.item()}
 
     def g_step(self, ctx, real, labels):
-        if self._fakes is not None and self._fakes[0] == ctx.step and len(self._fakes[1]) == len(real):
-            _, fake, fake_labels = self._fakes
-        else:  # no D step this step: draw afresh
-            fake, _, fake_labels = self.fake_batch(ctx, real.shape[0])
-        self._fakes = None
+        fake, _, fake_labels = self.g_fakes(ctx, real.shape[0])
         validity, pred_label = ctx.D(fake)
         with _full_precision(ctx.device):
             loss = 0.5 * (bce(validity, 1.0) + ce_on_probabilities(pred_label, fake_labels))
