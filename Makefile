@@ -45,7 +45,7 @@ train-cgan: install
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
 TWEMOJI_DIR ?= data/twemoji-faces
-STARGAN_STEPS ?= 10500
+STARGAN_STEPS ?= 28000
 
 prepare-twemoji: install
 	$(PYTHON) -m pip install -q -e '.[data]'
