@@ -58,8 +58,8 @@ def fit_to_size(data: ImageDataset, size: int, fit: str) -> tuple[ImageDataset, 
 
 
 def run(args: argparse.Namespace) -> None:
-    from training.cli import CLIError
-    from training.loop import ResumeError, TrainConfig, TrainData, Trainer
+    from training.cli import CLIError, class_train_data, train_and_report
+    from training.loop import TrainConfig
 
     if args.out.suffix != ".safetensors":
         raise CLIError(f"--out must end in .safetensors, got {args.out}")
@@ -71,12 +71,4 @@ def run(args: argparse.Namespace) -> None:
         lr_d=args.lr, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay, sample_every=args.sample_every,
         save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume,
         progress=not args.no_progress, family_options={"input_padding": pad})
-    train_data = TrainData(data.name if ":" in data.name else args.data, data.images, data.labels,
-                           {"classes": data.classes})
-    try:
-        trainer = Trainer(cfg, train_data)
-    except (ResumeError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
-    out = trainer.run()
-    if trainer.dist.is_main:
-        print(f"wrote {out} after {trainer.step} steps ({trainer.wall_time:.0f} s)")
+    train_and_report(cfg, class_train_data(data, args.data))

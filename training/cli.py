@@ -5,11 +5,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models import CheckpointError, load_checkpoint
 from models.checkpoint import update_training_metadata
-from training.data import DATA_SPEC_HELP, DatasetError, load_dataset
+from training.data import DATA_SPEC_HELP, DatasetError, ImageDataset, load_dataset
 from training.losses import ADVERSARIAL_LOSSES
+
+if TYPE_CHECKING:  # the loop imports torch's heavier parts: only the commands that train load it
+    from training.loop import TrainConfig, TrainData
 
 EPILOG = """examples:
   python -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps 20000
@@ -153,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from training.loop import ResumeError, TrainConfig, TrainData, Trainer
+    from training.loop import TrainConfig
 
     if args.out.suffix != ".safetensors":
         raise CLIError(f"--out must end in .safetensors, got {args.out}")
@@ -167,8 +171,20 @@ def run_train(args: argparse.Namespace) -> None:
         device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
         family_options={"fresh_fakes": args.fresh_fakes,
                         **({"fake_class_warmup": args.fake_class_warmup} if args.command == "acgan" else {})})
-    train_data = TrainData(data.name if ":" in data.name else args.data, data.images, data.labels,
-                           {"classes": data.classes})
+    train_and_report(cfg, class_train_data(data, args.data))
+
+
+def class_train_data(data: ImageDataset, spec: str) -> TrainData:
+    """A class-labelled dataset as the loop takes it, named by its spec unless the loader named it fully."""
+    from training.loop import TrainData
+
+    return TrainData(data.name if ":" in data.name else spec, data.images, data.labels, {"classes": data.classes})
+
+
+def train_and_report(cfg: TrainConfig, train_data: TrainData) -> None:
+    """Train every command's run the same way: a bad resume or config is a CLI error; the main rank reports."""
+    from training.loop import ResumeError, Trainer
+
     try:
         trainer = Trainer(cfg, train_data)
     except (ResumeError, ValueError) as exc:

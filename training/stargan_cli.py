@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from training.cli import CLIError
-    from training.loop import ResumeError, TrainConfig, TrainData, Trainer
+    from training.cli import CLIError, train_and_report
+    from training.loop import TrainConfig, TrainData
 
     if args.out.suffix != ".safetensors":
         raise CLIError(f"--out must end in .safetensors, got {args.out}")
@@ -127,10 +127,4 @@ def run_train(args: argparse.Namespace) -> None:
         lr_decay_start=args.lr_decay_start, sample_every=args.sample_every, save_every=args.save_every,
         seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
         family_options={"lambda_id": args.lambda_id, "hflip": args.hflip})
-    try:
-        trainer = Trainer(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))
-    except (ResumeError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
-    out = trainer.run()
-    if trainer.dist.is_main:
-        print(f"wrote {out} after {trainer.step} steps ({trainer.wall_time:.0f} s)")
+    train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))
