@@ -1,6 +1,7 @@
 """Image codecs: uint8 [B, H, W, C] tensors to PNG, JPEG, WebP, GIF and base64 JSON, and uploads to tensors.
 
-Everything here is CPU-bound and blocking: routes call it through a worker thread, never on the event loop.
+Everything here is CPU-bound and blocking: routes call it through a worker thread (app.offload decides when
+an encoding is small enough to run inline instead).
 """
 from __future__ import annotations
 

@@ -27,6 +27,10 @@ Errors are JSON `{"detail": ...}`: 404 unknown model, 405 an operation the model
 422 invalid field, 413 upload too large, 415 not an image, 503 queue full (see Retry-After),
 504 deadline passed."""
 
+# CONDGEN_OPENTELEMETRY=false (the default): none of FastAPI's OpenTelemetry, not even its per-request
+# look-up of the global providers.
+TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -54,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(queue.close, settings.request_timeout_s)
             threads.restore(previous_threads)
 
-    app = FastAPI(title="condgen", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="condgen", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  telemetry=None if settings.opentelemetry else TELEMETRY_OFF)
     app.state.services = svc
     errors.install(app)
     for router in (health.router, models.router, generate.router, edit.router):

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     pad_batches: bool = False
     # Threads of a forward on the CPU; 0 chooses the usable CPUs less one (see app/threads.py).
     torch_threads: int = Field(0, ge=0)
+    # FastAPI's native OpenTelemetry (spans, HTTP metrics, error logs to the global providers). Off by
+    # default: even with no provider configured it looks the providers up on every request, about 5% of
+    # the event loop's time serving small images (benchmarks/README.md). /metrics (Prometheus) is separate.
+    opentelemetry: bool = False
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

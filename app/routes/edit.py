@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from app import codecs, errors
 from app.codecs import UploadError
 from app.deps import get_model, require_api_key, run_in_threadpool, run_rows, services
+from app.offload import encode_images
 from app.registry import ServedModel
 from models.images import to_uint8
 
@@ -118,7 +119,7 @@ async def edit(
         body: dict[str, Any] = {"model": model.name, "strength": strength, "labels": labels,
                                 "source": dict(zip(names, src.tolist())),
                                 "targets": [dict(zip(names, t.tolist())) for t in wanted],
-                                "images": await run_in_threadpool(codecs.encode_base64_pngs, edited)}
+                                "images": await encode_images(codecs.encode_base64_pngs, edited)}
         return JSONResponse(body)
-    out = await run_in_threadpool(codecs.encode_grid, edited, format, edited.shape[0])
+    out = await encode_images(codecs.encode_grid, edited, format, edited.shape[0])
     return Response(out, media_type=codecs.MEDIA_TYPES[format])

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from app import codecs, errors
-from app.deps import get_model, require_api_key, run_in_threadpool, run_rows, services
+from app.deps import get_model, require_api_key, run_rows, services
+from app.offload import encode_images
 from app.registry import ServedModel
 from models import lerp, seeded_latents, slerp
 
@@ -71,9 +72,9 @@ async def sample(
     images = await run_rows(request, model, rows)
     if format == "json":
         body = {"model": model.name, "class": (model.classes or [])[index], "seeds": [seed + i for i in range(n)],
-                "images": await run_in_threadpool(codecs.encode_base64_pngs, images)}
+                "images": await encode_images(codecs.encode_base64_pngs, images)}
         return JSONResponse(body, headers={"X-Seed": str(seed)})
-    data = await run_in_threadpool(codecs.encode_grid, images, format)
+    data = await encode_images(codecs.encode_grid, images, format)
     return Response(data, media_type=codecs.MEDIA_TYPES[format], headers={"X-Seed": str(seed)})
 
 
@@ -118,10 +119,10 @@ async def interpolate(request: Request, body: InterpolateRequest, name: str = NA
         out = {"model": model.name, "from": {"class": classes[a], "seed": body.from_.seed},
                "to": {"class": classes[b], "seed": body.to.seed}, "method": body.method,
                "t": [round(float(v), 6) for v in t],
-               "images": await run_in_threadpool(codecs.encode_base64_pngs, frames)}
+               "images": await encode_images(codecs.encode_base64_pngs, frames)}
         return JSONResponse(out)
     if body.format == "png":
-        data = await run_in_threadpool(codecs.encode_grid, frames, "png", body.steps)
+        data = await encode_images(codecs.encode_grid, frames, "png", body.steps)
     else:
-        data = await run_in_threadpool(codecs.encode_animation, frames, body.format)
+        data = await encode_images(codecs.encode_animation, frames, body.format)
     return Response(data, media_type=codecs.MEDIA_TYPES[body.format])
