@@ -54,6 +54,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "(default: log2(image size) - 1, a 2 x 2 PatchGAN map)")
     p.add_argument("--lambda-id", type=non_negative_float, default=0.0, help="weight of an identity L1 loss "
                    "G(x, c_org) ~ x, beyond the paper (default: 0, off)")
+    p.add_argument("--lambda-cls-gp", type=non_negative_float, default=0.0, help="weight of a gradient penalty "
+                   "on D's attribute loss at real images (R1 on the classifier), so G must really edit to change "
+                   "what D reads, beyond the paper (default: 0, off)")
     p.add_argument("--mask", action="store_true", help="G paints a colour image and a mask, and the edit is "
                    "mask * colour + (1 - mask) * input (GANimation's attention, beyond the paper)")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
@@ -126,5 +129,6 @@ def run_train(args: argparse.Namespace) -> None:
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay,
         lr_decay_start=args.lr_decay_start, sample_every=args.sample_every, save_every=args.save_every,
         seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
-        family_options={"lambda_id": args.lambda_id, "hflip": args.hflip})
+        family_options={"lambda_id": args.lambda_id, "hflip": args.hflip,
+                        "lambda_cls_gp": args.lambda_cls_gp})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

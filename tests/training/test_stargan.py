@@ -14,7 +14,7 @@ from models import build, build_discriminator, load_checkpoint, make_arch
 from training.attributes import (AttributeFileError, group_indices, load_attribute_dataset, load_celeba,
                                  read_attribute_file, single_attribute_targets)
 from training.families.base import StepContext
-from training.families.stargan import StarGANSteps, edit_grid
+from training.families.stargan import StarGANSteps, classifier_gradient_penalty, edit_grid
 from training.loop import TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for
 from training.losses import attribute_loss, gradient_norm_penalty, gradient_penalty
 from training.twemoji import TONES, prepare_twemoji
@@ -184,6 +184,33 @@ def test_identity_loss_is_the_l1_of_an_edit_to_the_source_attributes():
     assert (loss_with - loss_without).item() == pytest.approx(0.5, abs=1e-6)
     with pytest.raises(ValueError, match="lambda_id"):
         StarGANSteps(arch, "wgan-gp", info, lambda_id=-1.0)
+
+
+def test_classifier_gradient_penalty_on_a_linear_head_with_a_known_gradient():
+    # One binary attribute read by a linear head w.x: the BCE gradient at x is (sigmoid(w.x) - y) w, so at
+    # x = 0 it is (0.5 - y) w and its squared norm 0.25 |w|^2, whatever the label.
+    w = torch.randn(3 * 4 * 4)
+    real = torch.zeros(5, 3, 4, 4, requires_grad=True)
+    labels = torch.tensor([[1.0], [0.0], [1.0], [1.0], [0.0]])
+    logits = (real.flatten(1) @ w)[:, None]
+    penalty = classifier_gradient_penalty(attribute_loss(logits, labels, []), real)
+    assert penalty.item() == pytest.approx(0.25 * w.pow(2).sum().item(), rel=1e-5)
+    penalty.backward()  # create_graph: the penalty itself trains the classifier
+
+
+def test_classifier_gradient_penalty_enters_the_d_loss_only_when_asked():
+    info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
+    arch = make_arch("stargan", num_attributes=2, image_size=16, d_width=8, d_layers=3)
+    D = build_discriminator("stargan", **arch.to_dict())
+    G = MirrorOfInput(0.25)
+    real, labels = torch.rand(4, 3, 16, 16) * 2 - 1, torch.eye(2)[[0, 1, 0, 1]]
+    loss_with, logs = StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=10.0).d_step(context(G, D), real, labels)
+    loss_without, logs_without = StarGANSteps(arch, "wgan-gp", info).d_step(context(G, D), real, labels)
+    assert logs["d_cls_gp"] > 0 and "d_cls_gp" not in logs_without
+    assert (loss_with - loss_without).item() == pytest.approx(10.0 * logs["d_cls_gp"], rel=1e-4)
+    loss_with.backward()
+    with pytest.raises(ValueError, match="lambda_cls_gp"):
+        StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=-1.0)
 
 
 def test_hflip_mirrors_about_half_the_batch_and_nothing_else():

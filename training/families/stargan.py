@@ -27,11 +27,12 @@ class StarGANSteps(FamilySteps):
     lambda_gp = 10.0
 
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
-                 hflip: bool = False):
+                 hflip: bool = False, lambda_cls_gp: float = 0.0):
         super().__init__(arch, loss, labels_info)
-        if lambda_id < 0:
-            raise ValueError(f"lambda_id must be >= 0, got {lambda_id}")
+        if lambda_id < 0 or lambda_cls_gp < 0:
+            raise ValueError(f"lambda_id and lambda_cls_gp must be >= 0, got {lambda_id} and {lambda_cls_gp}")
         self.lambda_id = lambda_id
+        self.lambda_cls_gp = lambda_cls_gp
         self.hflip = hflip
         if loss != "wgan-gp":
             raise ValueError(f"stargan trains with the wgan-gp loss only, not {loss!r}")
@@ -62,14 +63,21 @@ class StarGANSteps(FamilySteps):
         # through ONE forward, so under DDP D runs once per backward and every parameter gets a gradient.
         with torch.autocast(ctx.device.type, enabled=False):
             real32, fake32 = real.float(), fake.float()
-            x_hat = (alpha * real32 + (1.0 - alpha) * fake32).requires_grad_(True)
+            if self.lambda_cls_gp > 0:
+                real32 = real32.clone().requires_grad_(True)
+            x_hat = (alpha * real32.detach() + (1.0 - alpha) * fake32).requires_grad_(True)
             source, logits = ctx.D(torch.cat([real32, fake32, x_hat]))
             src_real, src_fake, src_hat = source.split(b)
             adv = src_fake.mean() - src_real.mean()
             gp = gradient_norm_penalty(src_hat, x_hat)
             cls = attribute_loss(logits[:b], labels, self.group_index)
             loss = adv + self.lambda_cls * cls + self.lambda_gp * gp
-        return loss, {"d_adv": adv.item(), "d_cls": cls.item(), "d_gp": gp.item()}
+            logs = {"d_adv": adv.item(), "d_cls": cls.item(), "d_gp": gp.item()}
+            if self.lambda_cls_gp > 0:
+                cls_gp = classifier_gradient_penalty(cls, real32)
+                loss = loss + self.lambda_cls_gp * cls_gp
+                logs["d_cls_gp"] = cls_gp.item()
+        return loss, logs
 
     def g_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         real = self.augment(ctx, real)
@@ -100,6 +108,13 @@ class StarGANSteps(FamilySteps):
 
     def checkpoint_metadata(self) -> dict[str, Any]:
         return {"attributes": list(self.attributes), "attribute_groups": [list(g) for g in self.groups]}
+
+
+def classifier_gradient_penalty(cls_loss: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x cls_loss||^2 per image (R1 on the attribute head): a classifier whose input gradient is
+    small cannot be flipped by the small perturbations G learns instead of real edits on small datasets."""
+    grad, = torch.autograd.grad(cls_loss * real.shape[0], real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
 
 
 @torch.no_grad()
