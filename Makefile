@@ -110,4 +110,5 @@ bench: install bench-env
 	$(PYTHON) benchmarks/serve_load.py --model-set demo --seconds $(BENCH_SECONDS)
 	$(PYTHON) benchmarks/serve_load.py --model-set prod128 $(BENCH_PROD_ARGS)
 	$(PYTHON) benchmarks/train_speed.py
+	$(PYTHON) benchmarks/precision_layout.py
 	$(BENCH_VENV)/bin/python benchmarks/report.py

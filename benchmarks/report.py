@@ -231,6 +231,16 @@ def serve_section(result: dict[str, Any]) -> str:
             f"{serve_table(result)}\n\n![throughput and p99](results/serve-{result['model_set']}.png)\n")
 
 
+def precision_section(result: dict[str, Any]) -> str:
+    from benchmarks.precision_layout import table
+
+    m = result["machine"]
+    return (f"### Half precision and channels_last\n\nForward only, median of {result['rounds']} interleaved "
+            f"rounds; in brackets the speed against float32 NCHW (above 1 is faster). Device {result['device']} "
+            f"({m.get('gpu') or m['cpu']}, {m['cpus']} CPUs, torch {m['torch']}, {result['torch_threads']} "
+            f"threads). Command: `python benchmarks/precision_layout.py`\n\n{table(result['rows'])}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -259,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| loop | images/s |\n| --- | --- |\n| condgen (training.loop.Trainer) | {train['images_per_s']['condgen']} |\n"
             f"| plain PyTorch-GAN-style loop | {train['images_per_s']['plain']} |\n\n"
             f"Ratio {train['ratio_condgen_over_plain']}x. Command: `{train['command']}`\n")
+    precision_path = args.results / "precision-layout.json"
+    if precision_path.exists():
+        sections.append(precision_section(json.loads(precision_path.read_text())))
     crit = criteria_table(all_criteria)
     (args.results / "criteria.md").write_text(crit + "\n")
     body = "## Latest figures\n\n### The issue's criteria\n\n" + crit + "\n\n" + "\n".join(sections)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import torch
 
 from benchmarks.common import batch_sizes, ceiling_rate_at, latency_summary, percentile
 from benchmarks.http_client import Connection
@@ -104,3 +105,18 @@ def test_http_client_reads_content_length_and_chunked_bodies_on_one_connection()
             server.close()
 
     assert asyncio.run(scenario()) == [(200, b"hello"), (503, b"abcde")]
+
+
+def test_precision_layout_pixel_difference_is_zero_for_the_same_model_and_counts_levels():
+    import copy
+
+    import models
+    from benchmarks.precision_layout import pixel_difference
+
+    arch = dict(num_classes=3, image_size=28, channels=1, latent_dim=8, g_width=8, d_width=8)
+    G = models.build("acgan", **arch).eval()
+    checkpoint = type("Checkpoint", (), {"family": "acgan", "arch": arch})()
+    same = pixel_difference(checkpoint, G, copy.deepcopy(G), torch.float32, torch.device("cpu"))
+    assert same == {"mean_levels": 0.0, "max_levels": 0}
+    halved = pixel_difference(checkpoint, G, copy.deepcopy(G).to(torch.bfloat16), torch.bfloat16, torch.device("cpu"))
+    assert 0 <= halved["mean_levels"] <= halved["max_levels"] <= 255 and halved["max_levels"] > 0
