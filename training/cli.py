@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--fresh-fakes", action="store_true",
                        help="draw a new batch of fakes for the G step instead of reusing the D step's "
                        "(how the demo checkpoints were trained; slower by a G forward per step)")
+        p.add_argument("--lambda-ms", type=non_negative_float, default=0.0,
+                       help="weight of the mode-seeking term (MSGAN, Mao et al. 2019) in G's loss: pushes "
+                       "same-class samples from different z apart, against collapse (0: off)")
         if family == "acgan":
             p.add_argument("--fake-class-warmup", type=non_negative_int, default=2000,
                            help="D's class loss on fake images ramps in from step N/2 to N (0: from the start); "
@@ -169,7 +172,7 @@ def run_train(args: argparse.Namespace) -> None:
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), loss=args.loss,
         ema_decay=args.ema_decay, sample_every=args.sample_every, save_every=args.save_every, seed=args.seed,
         device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
-        family_options={"fresh_fakes": args.fresh_fakes,
+        family_options={"fresh_fakes": args.fresh_fakes, "lambda_ms": args.lambda_ms,
                         **({"fake_class_warmup": args.fake_class_warmup} if args.command == "acgan" else {})})
     train_and_report(cfg, class_train_data(data, args.data))
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models import load_checkpoint
-from training.data import load_dataset
+from training.data import load_dataset, to_unit_range
 from training.loop import TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for, state_path_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,3 +183,35 @@ def test_the_g_step_reuses_the_d_steps_fakes_unless_fresh_fakes(tiny_fashion, tm
     trainer.train_step()
     assert any(not torch.equal(before[k], v) for k, v in trainer.G.named_parameters())
     assert trainer.training_summary()["fresh_fakes"] is fresh
+
+
+def test_mode_seeking_term_is_the_inverse_of_the_image_to_latent_gap_ratio():
+    from training.families.class_conditional import mode_seeking_loss
+
+    z = torch.zeros(4, 3)
+    z[2:] = 2.0  # each pair (i, i + 2) is 2 apart in every latent coordinate
+    images = torch.zeros(4, 1, 2, 2)
+    images[2] = 0.5  # pair 0: image gap 0.5, ratio 0.25
+    images[3] = 1.5  # pair 1: image gap 1.5, ratio 0.75
+    assert mode_seeking_loss(images, z).item() == pytest.approx(1.0 / 0.5, rel=1e-4)
+    # Samples that ignore z (collapse) cost far more than ones that follow it.
+    assert mode_seeking_loss(torch.zeros(4, 1, 2, 2), z).item() > 1e4
+
+
+@pytest.mark.parametrize("family", ["acgan", "cgan"])
+def test_mode_seeking_pairs_share_a_class_and_join_the_g_loss(tiny_fashion, tmp_path, family):
+    from training.families import StepContext
+
+    trainer = make_trainer(tiny_fashion, tmp_path / "a.safetensors", family, steps=2,
+                           family_options={"lambda_ms": 2.0})
+    ctx = StepContext(trainer.G, trainer.D, torch.device("cpu"), torch.Generator().manual_seed(0), 0)
+    for n in (8, 7):
+        fakes = trainer.steps.fake_batch(ctx, n)
+        assert torch.equal(fakes.labels[: n // 2], fakes.labels[n // 2: 2 * (n // 2)])
+        assert not torch.equal(fakes.z[: n // 2], fakes.z[n // 2: 2 * (n // 2)])
+    real, labels = to_unit_range(trainer.data.images[:8]), trainer.data.labels[:8]
+    loss, logs = trainer.steps.g_step(ctx, real, labels)
+    others = sum(v for k, v in logs.items() if k != "g_ms")
+    assert logs["g_ms"] > 0 and loss.item() == pytest.approx(others + 2.0 * logs["g_ms"], rel=1e-5)
+    trainer.run()
+    assert load_checkpoint(tmp_path / "a.safetensors").training["lambda_ms"] == 2.0

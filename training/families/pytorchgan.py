@@ -45,7 +45,7 @@ class PyTorchGANACGANSteps(ClassConditionalSteps):
         self.input_padding = input_padding
 
     def d_step(self, ctx, real, labels):
-        fake, _, fake_labels = self.d_fakes(ctx, real.shape[0])  # the G step reuses them, as published
+        fake, _, fake_labels, _ = self.d_fakes(ctx, real.shape[0])  # the G step reuses them, as published
         real_pred, real_aux = ctx.D(real)
         fake_pred, fake_aux = ctx.D(fake)
         with _full_precision(ctx.device):
@@ -57,7 +57,7 @@ class PyTorchGANACGANSteps(ClassConditionalSteps):
         return loss, {"d_loss": loss.item(), "d_acc": acc.item()}
 
     def g_step(self, ctx, real, labels):
-        fake, _, fake_labels = self.g_fakes(ctx, real.shape[0])
+        fake, _, fake_labels, _ = self.g_fakes(ctx, real.shape[0])
         validity, pred_label = ctx.D(fake)
         with _full_precision(ctx.device):
             loss = 0.5 * (bce(validity, 1.0) + ce_on_probabilities(pred_label, fake_labels))
