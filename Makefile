@@ -45,7 +45,7 @@ train-cgan: install
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
 TWEMOJI_DIR ?= data/twemoji-faces
-STARGAN_STEPS ?= 28000
+STARGAN_STEPS ?= 12000
 
 prepare-twemoji: install
 	$(PYTHON) -m pip install -q -e '.[data]'
@@ -54,7 +54,7 @@ prepare-twemoji: install
 train-stargan: prepare-twemoji
 	$(PYTHON) -m training stargan --data twemoji-faces:$(TWEMOJI_DIR) --out checkpoints/stargan.safetensors \
 		--steps $(STARGAN_STEPS) --image-size 32 --g-width 32 --d-width 32 --res-blocks 6 --batch-size 16 \
-		--sample-every 500 --save-every 500 --seed 0
+		--sample-every 1000 --save-every 1000 --seed 0 --mask --lambda-id 5 --hflip --lambda-cls-gp 3
 
 eval-stargan: install
 	$(PYTHON) -m training stargan-eval checkpoints/stargan.safetensors --data twemoji-faces:$(TWEMOJI_DIR) \
