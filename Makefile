@@ -37,7 +37,8 @@ demo: install
 # The demo checkpoints (see checkpoints/README.md for the measured wall time and quality).
 train-acgan: install
 	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
-		--g-width 32 --d-width 32 --sample-every 500 --save-every 500 --seed 0 --fake-class-warmup 2000 --fresh-fakes
+		--g-width 32 --d-width 32 --sample-every 500 --save-every 500 --seed 0 --fake-class-warmup 2000 --fresh-fakes \
+		--lambda-ms 0.05
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
