@@ -42,7 +42,7 @@ train-acgan: install
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
-		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes
+		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes --lambda-ms 0.05
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
 TWEMOJI_DIR ?= data/twemoji-faces
