@@ -46,7 +46,7 @@ train-cgan: install
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
 TWEMOJI_DIR ?= data/twemoji-faces
-STARGAN_STEPS ?= 12000
+STARGAN_STEPS ?= 22000
 
 prepare-twemoji: install
 	$(PYTHON) -m pip install -q -e '.[data]'
