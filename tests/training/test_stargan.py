@@ -224,6 +224,42 @@ def test_hflip_mirrors_about_half_the_batch_and_nothing_else():
     assert plain is real
 
 
+class RecordingCritic(torch.nn.Module):
+    """Wraps a discriminator and keeps the last batch it was shown."""
+
+    def __init__(self, D: torch.nn.Module):
+        super().__init__()
+        self.D, self.seen = D, None
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return self.D(x)
+
+
+def test_diff_augment_transforms_what_d_sees_in_both_steps():
+    info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
+    arch = make_arch("stargan", num_attributes=2, image_size=16, d_width=8, d_layers=3)
+    D = RecordingCritic(build_discriminator("stargan", **arch.to_dict()))
+    G = MirrorOfInput(0.25)
+    real, labels = torch.rand(4, 3, 16, 16) + 0.5, torch.eye(2)[[0, 1, 0, 1]]  # no pixel is 0 before the cutout
+    steps = StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=1.0, diff_augment="cutout")
+    loss, _ = steps.d_step(context(G, D), real, labels)
+    real_seen, fake_seen, _ = D.seen.split(4)
+    for images in (real_seen, fake_seen):  # one 8 x 8 hole each (fewer pixels where it meets the border)
+        holes = (images == 0).all(1).flatten(1).sum(1)
+        assert ((holes >= 16) & (holes <= 64)).all()
+    loss.backward()
+    loss, _ = steps.g_step(context(G, D), real, labels)
+    assert ((D.seen == 0).all(1).flatten(1).sum(1) >= 16).all()
+    loss.backward()
+    assert G.b.grad is not None and G.b.grad != 0  # G is trained through the transform
+    plain = StarGANSteps(arch, "wgan-gp", info)
+    plain.d_step(context(G, D), real, labels)
+    assert torch.equal(D.seen[:4], real)
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        StarGANSteps(arch, "wgan-gp", info, diff_augment="rotate")
+
+
 def test_stargan_steps_refuse_another_loss():
     with pytest.raises(ValueError, match="wgan-gp"):
         StarGANSteps(make_arch("stargan", num_attributes=1), "hinge", {"attributes": ["m"]})
@@ -366,6 +402,17 @@ def test_a_few_steps_give_a_loadable_checkpoint_with_finite_losses(tiny_faces, t
     assert ckpt.generator(x, torch.eye(7)[:2]).shape == (2, 3, 16, 16)
     with Image.open(samples_dir_for(out) / "step_0000005.png") as grid:
         assert grid.size == (2 + 8 * 18, 2 + 8 * 18)  # 8 inputs x (input + 7 edits) of 16 px, 2 px padding
+
+
+def test_diff_augment_is_a_cli_option_recorded_in_the_checkpoint(tiny_faces, tmp_path):
+    out = tmp_path / "da.safetensors"
+    r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--image-size", "16", "--out", str(out), "--steps", "5",
+                "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
+                "--device", "cpu", "--diff-augment", "translation, cutout")
+    assert r.returncode == 0, r.stderr
+    assert load_checkpoint(out).training["diff_augment"] == "translation,cutout"
+    r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")
+    assert r.returncode == 2 and "unknown augmentation colour" in r.stderr
 
 
 def test_learning_rate_at_the_end_of_decay_is_what_was_asked(tiny_faces, tmp_path):

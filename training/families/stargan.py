@@ -3,8 +3,8 @@
 Targets are the batch's own label vectors in a random order, so every target is a combination that
 exists in the data and one-hot groups stay one-hot. Two options beyond the paper, both off by default:
 an identity loss (G(x, c_org) ~ x, CycleGAN's identity term), which teaches G directly that an edit to
-the attributes an image already has changes nothing, and random horizontal flips of the real batch, for
-small datasets such as twemoji-faces.
+the attributes an image already has changes nothing, and, for small datasets such as twemoji-faces, random
+horizontal flips of the real batch and differentiable augmentation of everything D sees.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from training.attributes import group_indices, single_attribute_targets
+from training.diff_augment import augment, parse_policy
 from training.families.base import FamilySteps, StepContext
 from training.losses import attribute_loss, gradient_norm_penalty
 
@@ -27,13 +28,14 @@ class StarGANSteps(FamilySteps):
     lambda_gp = 10.0
 
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
-                 hflip: bool = False, lambda_cls_gp: float = 0.0):
+                 hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = ""):
         super().__init__(arch, loss, labels_info)
         if lambda_id < 0 or lambda_cls_gp < 0:
             raise ValueError(f"lambda_id and lambda_cls_gp must be >= 0, got {lambda_id} and {lambda_cls_gp}")
         self.lambda_id = lambda_id
         self.lambda_cls_gp = lambda_cls_gp
         self.hflip = hflip
+        self.diff_augment = parse_policy(diff_augment)
         if loss != "wgan-gp":
             raise ValueError(f"stargan trains with the wgan-gp loss only, not {loss!r}")
         self.attributes = list(labels_info["attributes"])
@@ -53,6 +55,10 @@ class StarGANSteps(FamilySteps):
         flip = ctx.rand(real.shape[0], 1, 1, 1) < 0.5
         return torch.where(flip, real.flip(-1), real)
 
+    def seen_by_d(self, ctx: StepContext, images: torch.Tensor) -> torch.Tensor:
+        """What D is shown: with --diff-augment, the images through the policy's random transforms."""
+        return augment(images, self.diff_augment, ctx.rand) if self.diff_augment else images
+
     def d_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         b = real.shape[0]
         real = self.augment(ctx, real)
@@ -65,8 +71,9 @@ class StarGANSteps(FamilySteps):
             real32, fake32 = real.float(), fake.float()
             if self.lambda_cls_gp > 0:
                 real32 = real32.clone().requires_grad_(True)
-            x_hat = (alpha * real32.detach() + (1.0 - alpha) * fake32).requires_grad_(True)
-            source, logits = ctx.D(torch.cat([real32, fake32, x_hat]))
+            real_seen, fake_seen = self.seen_by_d(ctx, real32), self.seen_by_d(ctx, fake32)
+            x_hat = (alpha * real_seen.detach() + (1.0 - alpha) * fake_seen).requires_grad_(True)
+            source, logits = ctx.D(torch.cat([real_seen, fake_seen, x_hat]))
             src_real, src_fake, src_hat = source.split(b)
             adv = src_fake.mean() - src_real.mean()
             gp = gradient_norm_penalty(src_hat, x_hat)
@@ -83,7 +90,7 @@ class StarGANSteps(FamilySteps):
         real = self.augment(ctx, real)
         c_trg = self.targets(ctx, labels)
         fake = ctx.G(real, c_trg)
-        source, logits = ctx.D(fake)
+        source, logits = ctx.D(self.seen_by_d(ctx, fake))
         rec = ctx.G(fake, labels)
         adv = -source.float().mean()
         cls = attribute_loss(logits.float(), c_trg, self.group_index)
