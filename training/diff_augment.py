@@ -54,7 +54,7 @@ def cutout(x: torch.Tensor, rand: Rand, ratio: float = 0.5, fill: float = 0.0) -
     return torch.where(hole, torch.full_like(x, fill), x)
 
 
-def augment(x: torch.Tensor, policy: tuple[str, ...], rand: Rand) -> torch.Tensor:
+def apply_policy(x: torch.Tensor, policy: tuple[str, ...], rand: Rand) -> torch.Tensor:
     """x with each transform of `policy` applied in order, drawn independently per image."""
     for name in policy:
         x = translate(x, rand) if name == "translation" else cutout(x, rand)

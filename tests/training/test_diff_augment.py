@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from training.diff_augment import augment, cutout, parse_policy, translate
+from training.diff_augment import apply_policy, cutout, parse_policy, translate
 
 
 def constant(value: float):
@@ -60,6 +60,6 @@ def test_policy_parsing_and_order():
     with pytest.raises(ValueError, match="unknown augmentation colour"):
         parse_policy("translation,colour")
     x = dot_image()
-    assert torch.equal(augment(x, (), constant(0.0)), x)
-    both = augment(x, ("translation", "cutout"), constant(0.0))  # moved, then a hole at the top-left corner
+    assert torch.equal(apply_policy(x, (), constant(0.0)), x)
+    both = apply_policy(x, ("translation", "cutout"), constant(0.0))  # moved, then a hole at the top-left corner
     assert both[0, 0, 20, 20] == 0.5 and (both[:, :, :8, :8] == 0.0).all()

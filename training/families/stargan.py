@@ -1,7 +1,7 @@
 """StarGAN steps (Choi et al. 2018): WGAN-GP, attribute classification, cycle reconstruction.
 
 Targets are the batch's own label vectors in a random order, so every target is a combination that
-exists in the data and one-hot groups stay one-hot. Two options beyond the paper, both off by default:
+exists in the data and one-hot groups stay one-hot. Options beyond the paper, all off by default:
 an identity loss (G(x, c_org) ~ x, CycleGAN's identity term), which teaches G directly that an edit to
 the attributes an image already has changes nothing, and, for small datasets such as twemoji-faces, random
 horizontal flips of the real batch and differentiable augmentation of everything D sees.
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from training.attributes import group_indices, single_attribute_targets
-from training.diff_augment import augment, parse_policy
+from training.diff_augment import apply_policy, parse_policy
 from training.families.base import FamilySteps, StepContext
 from training.losses import attribute_loss, gradient_norm_penalty
 
@@ -57,7 +57,7 @@ class StarGANSteps(FamilySteps):
 
     def seen_by_d(self, ctx: StepContext, images: torch.Tensor) -> torch.Tensor:
         """What D is shown: with --diff-augment, the images through the policy's random transforms."""
-        return augment(images, self.diff_augment, ctx.rand) if self.diff_augment else images
+        return apply_policy(images, self.diff_augment, ctx.rand) if self.diff_augment else images
 
     def d_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         b = real.shape[0]
