@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training.attributes import AttributeDataset
 from training.data import to_unit_range
+from training.diff_augment import shifted_crops
 from training.losses import attribute_loss
 
 
@@ -56,10 +56,8 @@ def train_attribute_judge(data: AttributeDataset, groups: list[list[int]], epoch
 def shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
     """Move each image by up to `pixels` in x and y over a white border: the held-out emoji are new shapes,
     so the judge should look at colours and parts, not at where they sit."""
-    padded = F.pad(x, (pixels,) * 4, value=1.0)
-    offsets = torch.randint(0, 2 * pixels + 1, (len(x), 2), generator=gen).tolist()
-    h, w = x.shape[-2:]
-    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+    offsets = torch.randint(0, 2 * pixels + 1, (len(x), 2), generator=gen)
+    return shifted_crops(x, offsets[:, 0], offsets[:, 1], pixels, pixels, fill=1.0)
 
 
 @torch.no_grad()

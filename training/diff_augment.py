@@ -31,13 +31,21 @@ def translate(x: torch.Tensor, rand: Rand, ratio: float = 0.125, fill: float = 1
     """Each image moved by up to ratio * side in x and y; what comes in is `fill` (1.0: white in [-1, 1])."""
     b, _, h, w = x.shape
     ph, pw = max(1, int(h * ratio + 0.5)), max(1, int(w * ratio + 0.5))
-    padded = torch.nn.functional.pad(x, (pw, pw, ph, ph), value=fill)
-    dy = (rand(b) * (2 * ph + 1)).long().clamp(max=2 * ph)  # top-left corner of the crop in the padded image
+    dy = (rand(b) * (2 * ph + 1)).long().clamp(max=2 * ph)
     dx = (rand(b) * (2 * pw + 1)).long().clamp(max=2 * pw)
+    return shifted_crops(x, dy, dx, ph, pw, fill)
+
+
+def shifted_crops(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad_y: int, pad_x: int,
+                  fill: float) -> torch.Tensor:
+    """x padded by (pad_y, pad_x) of `fill`, then each image cropped back to its size with its top-left corner
+    at (dy[i], dx[i]) in the padded image: dy = pad_y is no vertical shift. One gather, so it is differentiable."""
+    b, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad_x, pad_x, pad_y, pad_y), value=fill)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # [B, 1, H, 1]
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # [B, 1, 1, W]
     batch = torch.arange(b, device=x.device)[:, None, None, None]
-    channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
     return padded[batch, channel, rows, cols]
 
 

@@ -57,7 +57,7 @@ class StarGANSteps(FamilySteps):
 
     def seen_by_d(self, ctx: StepContext, images: torch.Tensor) -> torch.Tensor:
         """What D is shown: with --diff-augment, the images through the policy's random transforms."""
-        return apply_policy(images, self.diff_augment, ctx.rand) if self.diff_augment else images
+        return apply_policy(images, self.diff_augment, ctx.rand)
 
     def d_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         b = real.shape[0]
