@@ -33,8 +33,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "(default: all in the file)")
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors); the train state "
                    "goes beside it as NAME.state.pt and sample grids into NAME_samples/")
-    p.add_argument("--steps", type=positive_int, default=20000, help="total D updates; G updates every 5th "
-                   "(default: 20000)")
+    p.add_argument("--steps", type=positive_int, default=20000, help="total D updates; G updates every "
+                   "--n-critic-th (default: 20000)")
+    p.add_argument("--n-critic", type=positive_int, default=5, help="D updates per G update (default: 5, the "
+                   "paper's); fewer give G more updates in the same time")
     p.add_argument("--resume", action="store_true", help="continue from NAME.state.pt beside --out")
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per step per process (default: 16)")
     p.add_argument("--lr-g", type=positive_float, default=1e-4, help="generator Adam lr (default: 1e-4)")
@@ -143,5 +145,6 @@ def run_train(args: argparse.Namespace) -> None:
         lr_decay_start=args.lr_decay_start, sample_every=args.sample_every, save_every=args.save_every,
         seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
         family_options={"lambda_id": args.lambda_id, "hflip": args.hflip,
-                        "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment})
+                        "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment,
+                        "n_critic": args.n_critic})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

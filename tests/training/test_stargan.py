@@ -260,9 +260,11 @@ def test_diff_augment_transforms_what_d_sees_in_both_steps():
         StarGANSteps(arch, "wgan-gp", info, diff_augment="rotate")
 
 
-def test_stargan_steps_refuse_another_loss():
+def test_stargan_steps_refuse_another_loss_and_no_critic_steps():
     with pytest.raises(ValueError, match="wgan-gp"):
         StarGANSteps(make_arch("stargan", num_attributes=1), "hinge", {"attributes": ["m"]})
+    with pytest.raises(ValueError, match="n_critic must be >= 1"):
+        StarGANSteps(make_arch("stargan", num_attributes=1), "wgan-gp", {"attributes": ["m"]}, n_critic=0)
 
 
 # --- the CelebA loader ----------------------------------------------------------------------------
@@ -415,6 +417,18 @@ def test_diff_augment_is_a_cli_option_recorded_in_the_checkpoint(tiny_faces, tmp
     assert r.returncode == 2 and "unknown augmentation colour" in r.stderr
 
 
+@pytest.mark.parametrize("n_critic,g_updates", [(5, 1), (2, 3), (1, 6)])
+def test_g_updates_once_every_n_critic_d_updates(tiny_faces, tmp_path, n_critic, g_updates):
+    trainer = tiny_trainer(tiny_faces, tmp_path / "n.safetensors", steps=6, family_options={"n_critic": n_critic})
+    trainer.run()
+
+    def adam_steps(opt: torch.optim.Optimizer) -> int:
+        return int(next(iter(opt.state.values()))["step"])
+
+    assert (adam_steps(trainer.opt_d), adam_steps(trainer.opt_g)) == (6, g_updates)
+    assert load_checkpoint(tmp_path / "n.safetensors").training["n_critic"] == n_critic
+
+
 def test_learning_rate_at_the_end_of_decay_is_what_was_asked(tiny_faces, tmp_path):
     trainer = tiny_trainer(tiny_faces, tmp_path / "s.safetensors", steps=10, lr_g=1e-3, lr_d=4e-4,
                            lr_decay_start=0.5)
@@ -447,6 +461,7 @@ def test_cli_defaults_to_decay_over_the_last_half():
     (["stargan", "--data", "twemoji-faces:/nonexistent", "--out", "x.safetensors"], "prepare-twemoji --out"),
     (["stargan", "--data", "celeba:/nonexistent", "--out", "x.safetensors"], "no list_attr_celeba.txt"),
     (["stargan", "--data", "twemoji-faces", "--out", "x.pt"], "must end in .safetensors"),
+    (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--n-critic", "0"], "must be a positive integer"),
     (["stargan-eval", "missing.safetensors"], "missing.safetensors: no such file"),
 ])
 def test_cli_errors_have_status_2(args, message):

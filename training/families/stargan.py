@@ -22,16 +22,18 @@ GRID_ROWS = 8
 
 
 class StarGANSteps(FamilySteps):
-    n_critic = 5
     lambda_cls = 1.0
     lambda_rec = 10.0
     lambda_gp = 10.0
 
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
-                 hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = ""):
+                 hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5):
         super().__init__(arch, loss, labels_info)
         if lambda_id < 0 or lambda_cls_gp < 0:
             raise ValueError(f"lambda_id and lambda_cls_gp must be >= 0, got {lambda_id} and {lambda_cls_gp}")
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        self.n_critic = n_critic
         self.lambda_id = lambda_id
         self.lambda_cls_gp = lambda_cls_gp
         self.hflip = hflip
