@@ -73,7 +73,7 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
                   groups: list[list[int]]) -> dict[str, Any]:
     targets = single_attribute_targets(c, groups)  # [N, A, A]
     per: dict[str, float] = {}
-    hits = whole = total = 0
+    hits = whole = total = misses_as_source = 0
     for i, name in enumerate(attributes):
         changed = (targets[:, i] != c).any(1)  # identity "edits" (already that tone) are not edits
         if not changed.any():
@@ -86,8 +86,13 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
         hits += int(ok.sum())
         whole += int((pred == t).all(1).sum())
         total += len(t)
+        misses_as_source += int((~ok & (pred[:, group] == c[changed][:, group]).all(1)).sum())
+    misses = total - hits
+    # Tells an edit too faint to read (the classifier still sees the input's own value) from a wrong one.
+    source_share = round(misses_as_source / misses, 4) if misses else None
     return {"edits": total, "judge_agreement": round(hits / total, 4),
-            "judge_agreement_whole_vector": round(whole / total, 4), "judge_agreement_per_attribute": per}
+            "judge_agreement_whole_vector": round(whole / total, 4), "judge_agreement_per_attribute": per,
+            "judge_misses_reading_the_source": source_share}
 
 
 def write_grid(G: nn.Module, x: torch.Tensor, c: torch.Tensor, attributes: list[str], groups: list[list[int]],

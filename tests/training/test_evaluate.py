@@ -182,4 +182,7 @@ def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_f
     assert 0 <= recorded["identity_l1"] <= 1 and 0 <= recorded["reconstruction_l1"] <= 1
     report = (out / "report.md").read_text()
     assert "reconstruction L1" in report and "(stargan_edits.png)" in report
+    if recorded["judge"]["judge_agreement"] < 1:  # some misses: the report splits faint from wrong edits
+        faint = recorded["judge"]["judge_misses_reading_the_source"]
+        assert f"too faint) | {100 * faint:.1f}% |" in report
     assert (out / "stargan_edits.png").is_file()

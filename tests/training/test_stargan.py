@@ -494,6 +494,46 @@ def test_ddp_two_process_gloo_run(tiny_faces, tmp_path):
     assert load_checkpoint(out).training["world_size"] == 2
 
 
+class ReadsFirstRow(torch.nn.Module):
+    """A judge with a known answer: its logits are the first pixel row, where the tests write attributes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 10 * x[:, 0, 0, :3]
+
+
+class WritesAttributes(torch.nn.Module):
+    """An editor with a known answer: writes `change(source, target)` into the row ReadsFirstRow reads; with
+    no change given, returns its input (an edit too faint to see)."""
+
+    def __init__(self, change=None):
+        super().__init__()
+        self.change = change
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        if self.change is not None:
+            source = (x[:, 0, 0, :3] + 1) / 2
+            out[:, 0, 0, :3] = self.change(source, c) * 2 - 1
+        return out
+
+
+@pytest.mark.parametrize("editor,agreement,reading_source", [
+    (WritesAttributes(lambda source, target: target), 1.0, None),  # every edit read as asked: no misses to split
+    (WritesAttributes(), 0.0, 1.0),  # nothing changed: every miss reads the input's own tone
+    (WritesAttributes(lambda source, target: 1 - source - target), 0.0, 0.0),  # the third tone: wrong, not faint
+])
+def test_judge_figures_split_misses_into_faint_and_wrong_edits(editor, agreement, reading_source):
+    from training.stargan_eval import judge_figures
+
+    c = torch.eye(3)  # three inputs, one in each tone of a 3-tone group
+    x = torch.zeros(3, 3, 2, 4)
+    x[:, 0, 0, :3] = c * 2 - 1
+    figures = judge_figures(editor, ReadsFirstRow(), x, c, ["a", "b", "c"], [[0, 1, 2]])
+    assert figures["edits"] == 6  # 3 inputs x 3 tones, less the 3 edits to the tone each already has
+    assert figures["judge_agreement"] == agreement
+    assert figures["judge_misses_reading_the_source"] == reading_source
+
+
 def test_evaluation_reports_the_three_figures(tmp_path):
     from training.stargan_eval import evaluate
 

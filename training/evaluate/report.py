@@ -89,6 +89,9 @@ def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
              f"| attribute classifier reads the edit as the target (all edits) | {_pct(judge['judge_agreement'])} |"]
     for attribute, share in judge["judge_agreement_per_attribute"].items():
         lines.append(f"| ... edits to `{attribute}` | {_pct(share)} |")
+    if judge.get("judge_misses_reading_the_source") is not None:  # absent from figures recorded before it
+        lines.append(f"| misses where the classifier still reads the input's own value (too faint) | "
+                     f"{_pct(judge['judge_misses_reading_the_source'])} |")
     lines.append(f"| identity L1 (target = source attributes) | {m['identity_l1']:.4f} |")
     lines.append(f"| reconstruction L1, G(G(x, c_trg), c_src) vs x | {m['reconstruction_l1']:.4f} |")
     if "tone" in m:
