@@ -33,8 +33,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "(default: all in the file)")
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors); the train state "
                    "goes beside it as NAME.state.pt and sample grids into NAME_samples/")
-    p.add_argument("--steps", type=positive_int, default=20000, help="total D updates; G updates every "
-                   "--n-critic-th (default: 20000)")
+    p.add_argument("--steps", type=positive_int, default=20000, help="total D updates; G updates once per "
+                   "--n-critic of them (default: 20000)")
     p.add_argument("--n-critic", type=positive_int, default=5, help="D updates per G update (default: 5, the "
                    "paper's); fewer give G more updates in the same time")
     p.add_argument("--resume", action="store_true", help="continue from NAME.state.pt beside --out")
