@@ -59,6 +59,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lambda-cls-gp", type=non_negative_float, default=0.0, help="weight of a gradient penalty "
                    "on D's attribute loss at real images (R1 on the classifier), so G must really edit to change "
                    "what D reads, beyond the paper (default: 0, off)")
+    p.add_argument("--lambda-cls-g", type=non_negative_float, default=1.0,
+                   help="G's weight on D's attribute loss of its edits; D's stays 1 (default: 1, the paper's)")
+    p.add_argument("--lambda-change", type=non_negative_float, default=0.0,
+                   help="weight of the L1 of each edit, |G(x, c_trg) - x|, so edits stay where the attribute is, "
+                   "beyond the paper (default: 0, off)")
+    p.add_argument("--d-head-dropout", type=fraction, default=0.0, metavar="P",
+                   help="dropout on D's last features before its attribute head only, so the head cannot lean "
+                   "on a few memorised features, beyond the paper (default: 0, off)")
     p.add_argument("--mask", action="store_true", help="G paints a colour image and a mask, and the edit is "
                    "mask * colour + (1 - mask) * input (GANimation's attention, beyond the paper)")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
@@ -137,7 +145,7 @@ def run_train(args: argparse.Namespace) -> None:
     data = load_attribute_dataset(args.data, "train", args.image_size, attrs)
     arch = {"num_attributes": len(data.attributes), "image_size": data.image_size, "channels": data.channels,
             "g_width": args.g_width, "d_width": args.d_width, "res_blocks": args.res_blocks,
-            "mask": args.mask,
+            "mask": args.mask, "d_head_dropout": args.d_head_dropout,
             "d_layers": args.d_layers or default_d_layers(data.image_size)}
     cfg = TrainConfig(
         family="stargan", out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
@@ -146,5 +154,6 @@ def run_train(args: argparse.Namespace) -> None:
         seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
         family_options={"lambda_id": args.lambda_id, "hflip": args.hflip,
                         "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment,
-                        "n_critic": args.n_critic})
+                        "n_critic": args.n_critic, "lambda_cls_g": args.lambda_cls_g,
+                        "lambda_change": args.lambda_change})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

@@ -1,5 +1,6 @@
 """StarGAN: data (CelebA layout, twemoji preparer), losses, steps, training, lr decay, CLI. Tiny data, CPU."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -171,11 +172,14 @@ class ConstantCritic(torch.nn.Module):
         return x.mean((1, 2, 3))[:, None, None, None], torch.zeros(x.shape[0], self.num_attributes)
 
 
-def test_identity_loss_is_the_l1_of_an_edit_to_the_source_attributes():
+def two_tone_batch() -> tuple[dict, object, torch.Tensor, torch.Tensor]:
+    """A one-hot group of two attributes, its arch, and four 8 x 8 images labelled a, b, a, b."""
     info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
-    arch = make_arch("stargan", num_attributes=2)
-    real = torch.rand(4, 3, 8, 8) * 2 - 1
-    labels = torch.eye(2)[[0, 1, 0, 1]]
+    return info, make_arch("stargan", num_attributes=2), torch.rand(4, 3, 8, 8) * 2 - 1, torch.eye(2)[[0, 1, 0, 1]]
+
+
+def test_identity_loss_is_the_l1_of_an_edit_to_the_source_attributes():
+    info, arch, real, labels = two_tone_batch()
     G, D = MirrorOfInput(0.25), ConstantCritic(2)
     loss_with, logs = StarGANSteps(arch, "wgan-gp", info, lambda_id=2.0).g_step(context(G, D), real, labels)
     loss_without, logs_without = StarGANSteps(arch, "wgan-gp", info).g_step(context(G, D), real, labels)
@@ -211,6 +215,54 @@ def test_classifier_gradient_penalty_enters_the_d_loss_only_when_asked():
     loss_with.backward()
     with pytest.raises(ValueError, match="lambda_cls_gp"):
         StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=-1.0)
+
+
+def test_lambda_cls_g_weights_g_classification_loss_only():
+    info, arch, real, labels = two_tone_batch()
+    G, D = MirrorOfInput(0.25), ConstantCritic(2)
+    plain, strong = StarGANSteps(arch, "wgan-gp", info), StarGANSteps(arch, "wgan-gp", info, lambda_cls_g=3.0)
+    loss_plain, logs = plain.g_step(context(G, D), real, labels)
+    loss_strong, _ = strong.g_step(context(G, D), real, labels)
+    # Zero logits over a two-member group: cross-entropy ln 2 per image, counted twice more with weight 3.
+    assert logs["g_cls"] == pytest.approx(math.log(2))
+    assert (loss_strong - loss_plain).item() == pytest.approx(2.0 * math.log(2), abs=1e-6)
+    d_plain, _ = plain.d_step(context(G, D), real, labels)
+    d_strong, _ = strong.d_step(context(G, D), real, labels)
+    assert torch.equal(d_plain, d_strong)  # D's own classification weight stays the paper's 1
+    with pytest.raises(ValueError, match="lambda_cls_g"):
+        StarGANSteps(arch, "wgan-gp", info, lambda_cls_g=-1.0)
+
+
+def test_change_loss_is_the_l1_of_the_edit_itself():
+    info, arch, real, labels = two_tone_batch()
+    G, G_plain, D = MirrorOfInput(-0.25), MirrorOfInput(-0.25), ConstantCritic(2)
+    loss_with, logs = StarGANSteps(arch, "wgan-gp", info, lambda_change=2.0).g_step(context(G, D), real, labels)
+    loss_without, logs_without = StarGANSteps(arch, "wgan-gp", info).g_step(context(G_plain, D), real, labels)
+    # G moves every pixel by -0.25 whatever the target: the edit's L1 is 0.25, weighted 2.
+    assert logs["g_change"] == pytest.approx(0.25) and "g_change" not in logs_without
+    assert (loss_with - loss_without).item() == pytest.approx(0.5, abs=1e-6)
+    # and it pulls the offset back towards 0: d(2 |b|)/db = -2 at b = -0.25
+    loss_with.backward(), loss_without.backward()
+    assert (G.b.grad - G_plain.b.grad).item() == pytest.approx(-2.0, abs=1e-5)
+    with pytest.raises(ValueError, match="lambda_change"):
+        StarGANSteps(arch, "wgan-gp", info, lambda_change=-0.5)
+
+
+def test_d_head_dropout_touches_the_attribute_logits_in_training_only():
+    arch = dict(num_attributes=3, image_size=16, d_width=8, d_layers=3)
+    torch.manual_seed(0)
+    D = build_discriminator("stargan", **arch, d_head_dropout=0.5)
+    plain = build_discriminator("stargan", **arch)
+    plain.load_state_dict(D.state_dict())  # dropout has no weights: the same network without it
+    x = torch.randn(4, 3, 16, 16)
+    (src_a, logits_a), (src_b, logits_b) = D(x), D(x)
+    assert torch.equal(src_a, src_b)  # the PatchGAN source map never sees the dropout
+    assert not torch.allclose(logits_a, logits_b)  # the attribute head does, in training
+    D.eval()
+    assert torch.allclose(D(x)[1], plain(x)[1], atol=1e-6)  # and not at all in eval()
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="d_head_dropout"):
+            make_arch("stargan", num_attributes=3, d_head_dropout=bad)
 
 
 def test_hflip_mirrors_about_half_the_batch_and_nothing_else():
@@ -406,13 +458,17 @@ def test_a_few_steps_give_a_loadable_checkpoint_with_finite_losses(tiny_faces, t
         assert grid.size == (2 + 8 * 18, 2 + 8 * 18)  # 8 inputs x (input + 7 edits) of 16 px, 2 px padding
 
 
-def test_diff_augment_is_a_cli_option_recorded_in_the_checkpoint(tiny_faces, tmp_path):
+def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp_path):
     out = tmp_path / "da.safetensors"
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--image-size", "16", "--out", str(out), "--steps", "5",
                 "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
-                "--device", "cpu", "--diff-augment", "translation, cutout")
+                "--device", "cpu", "--diff-augment", "translation, cutout", "--d-head-dropout", "0.25",
+                "--lambda-cls-g", "2", "--lambda-change", "0.5")
     assert r.returncode == 0, r.stderr
-    assert load_checkpoint(out).training["diff_augment"] == "translation,cutout"
+    ckpt = load_checkpoint(out)
+    assert ckpt.training["diff_augment"] == "translation,cutout" and ckpt.training["lambda_cls_g"] == 2.0
+    assert ckpt.training["lambda_change"] == 0.5
+    assert ckpt.arch["d_head_dropout"] == 0.25
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")
     assert r.returncode == 2 and "unknown augmentation colour" in r.stderr
 
@@ -462,6 +518,8 @@ def test_cli_defaults_to_decay_over_the_last_half():
     (["stargan", "--data", "celeba:/nonexistent", "--out", "x.safetensors"], "no list_attr_celeba.txt"),
     (["stargan", "--data", "twemoji-faces", "--out", "x.pt"], "must end in .safetensors"),
     (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--n-critic", "0"], "must be a positive integer"),
+    (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--d-head-dropout", "1"], "must be in [0, 1)"),
+    (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--lambda-cls-g", "-1"], "must be >= 0"),
     (["stargan-eval", "missing.safetensors"], "missing.safetensors: no such file"),
 ])
 def test_cli_errors_have_status_2(args, message):

@@ -27,15 +27,25 @@ class StarGANSteps(FamilySteps):
     lambda_gp = 10.0
 
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
-                 hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5):
+                 hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5,
+                 lambda_cls_g: float = 1.0, lambda_change: float = 0.0):
         super().__init__(arch, loss, labels_info)
-        if lambda_id < 0 or lambda_cls_gp < 0:
-            raise ValueError(f"lambda_id and lambda_cls_gp must be >= 0, got {lambda_id} and {lambda_cls_gp}")
+        weights = {"lambda_id": lambda_id, "lambda_cls_gp": lambda_cls_gp, "lambda_cls_g": lambda_cls_g,
+                   "lambda_change": lambda_change}
+        negative = {k: v for k, v in weights.items() if v < 0}
+        if negative:
+            raise ValueError(f"weights must be >= 0, got {negative}")
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         self.n_critic = n_critic
         self.lambda_id = lambda_id
         self.lambda_cls_gp = lambda_cls_gp
+        # G's weight on D's attribute reading of its edits (the paper's lambda_cls, 1, by default); D's own
+        # weight stays lambda_cls. Above 1, G pushes edits past what D's head barely accepts.
+        self.lambda_cls_g = lambda_cls_g
+        # L1 of the edit itself, |G(x, c_trg) - x|: sparse edits, so G changes the pixels the attribute
+        # lives in and leaves the rest, instead of spreading texture that D's head reads over the image.
+        self.lambda_change = lambda_change
         self.hflip = hflip
         self.diff_augment = parse_policy(diff_augment)
         if loss != "wgan-gp":
@@ -97,8 +107,12 @@ class StarGANSteps(FamilySteps):
         adv = -source.float().mean()
         cls = attribute_loss(logits.float(), c_trg, self.group_index)
         l1 = (rec.float() - real).abs().mean()
-        loss = adv + self.lambda_cls * cls + self.lambda_rec * l1
+        loss = adv + self.lambda_cls_g * cls + self.lambda_rec * l1
         logs = {"g_adv": adv.item(), "g_cls": cls.item(), "g_rec": l1.item()}
+        if self.lambda_change > 0:
+            change = (fake.float() - real).abs().mean()
+            loss = loss + self.lambda_change * change
+            logs["g_change"] = change.item()
         if self.lambda_id > 0:
             same = (ctx.G(real, labels).float() - real).abs().mean()
             loss = loss + self.lambda_id * same
