@@ -186,15 +186,22 @@ def class_train_data(data: ImageDataset, spec: str) -> TrainData:
 
 def train_and_report(cfg: TrainConfig, train_data: TrainData) -> None:
     """Train every command's run the same way: a bad resume or config is a CLI error; the main rank reports."""
+    from training.distributed import shutdown_distributed
     from training.loop import ResumeError, Trainer
 
+    # Under torchrun each rank must destroy its process group before the interpreter exits: a gloo group left
+    # alive lets its worker threads outlive Python and abort the rank ("terminate called without an active
+    # exception", pytorch/pytorch#190489), which fails a run that trained and saved correctly.
     try:
-        trainer = Trainer(cfg, train_data)
-    except (ResumeError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
-    out = trainer.run()
-    if trainer.dist.is_main:
-        print(f"wrote {out} after {trainer.step} steps ({trainer.wall_time:.0f} s)")
+        try:
+            trainer = Trainer(cfg, train_data)
+        except (ResumeError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
+        out = trainer.run()
+        if trainer.dist.is_main:
+            print(f"wrote {out} after {trainer.step} steps ({trainer.wall_time:.0f} s)")
+    finally:
+        shutdown_distributed()
 
 
 def run_judge(args: argparse.Namespace) -> None:

@@ -145,6 +145,30 @@ def test_ddp_two_process_gloo_run(tiny_fashion, tmp_path):
     assert r.stdout.count("wrote") == 1  # only rank 0 writes
 
 
+@pytest.mark.parametrize("resume", [False, True])  # a finished run, and a --resume refused for want of state
+def test_training_destroys_its_process_group_even_on_error(tiny_fashion, tmp_path, resume):
+    # A rank that exits with its gloo group alive can abort at interpreter exit (the flake this guards).
+    import torch.distributed as dist
+
+    from training.cli import CLIError, class_train_data, train_and_report
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        data = load_dataset(f"fashion-mnist:{tiny_fashion}")
+        arch = {"num_classes": 10, "image_size": 28, "channels": 1, **TINY_ARCH}
+        cfg = TrainConfig(family="acgan", out=tmp_path / "a.safetensors", steps=2, arch=arch, batch_size=8,
+                          sample_every=2, save_every=2, device="cpu", progress=False, resume=resume)
+        if not resume:
+            train_and_report(cfg, class_train_data(data, "fashion-mnist"))
+        else:
+            with pytest.raises(CLIError, match="no train state"):
+                train_and_report(cfg, class_train_data(data, "fashion-mnist"))
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def test_acgan_fake_class_loss_ramps_in_after_real_only_warmup():
     from models import build, build_discriminator, make_arch
     from training.families import StepContext
