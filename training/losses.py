@@ -63,3 +63,8 @@ def attribute_loss(logits: torch.Tensor, targets: torch.Tensor, groups: list[lis
     for group in groups:
         loss = loss + F.cross_entropy(logits[:, group], targets[:, group].argmax(1))
     return loss
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between vertical and between horizontal neighbours of [B, C, H, W], summed."""
+    return (x[:, :, 1:] - x[:, :, :-1]).abs().mean() + (x[..., 1:] - x[..., :-1]).abs().mean()

@@ -16,7 +16,7 @@ from torch import nn
 from training.attributes import group_indices, single_attribute_targets
 from training.diff_augment import apply_policy, parse_policy
 from training.families.base import FamilySteps, StepContext
-from training.losses import attribute_loss, gradient_norm_penalty
+from training.losses import attribute_loss, gradient_norm_penalty, total_variation
 
 GRID_ROWS = 8
 
@@ -28,10 +28,10 @@ class StarGANSteps(FamilySteps):
 
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
                  hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5,
-                 lambda_cls_g: float = 1.0, lambda_change: float = 0.0):
+                 lambda_cls_g: float = 1.0, lambda_change: float = 0.0, lambda_change_tv: float = 0.0):
         super().__init__(arch, loss, labels_info)
         weights = {"lambda_id": lambda_id, "lambda_cls_gp": lambda_cls_gp, "lambda_cls_g": lambda_cls_g,
-                   "lambda_change": lambda_change}
+                   "lambda_change": lambda_change, "lambda_change_tv": lambda_change_tv}
         negative = {k: v for k, v in weights.items() if v < 0}
         if negative:
             raise ValueError(f"weights must be >= 0, got {negative}")
@@ -46,6 +46,9 @@ class StarGANSteps(FamilySteps):
         # L1 of the edit itself, |G(x, c_trg) - x|: sparse edits, so G changes the pixels the attribute
         # lives in and leaves the rest, instead of spreading texture that D's head reads over the image.
         self.lambda_change = lambda_change
+        # Total variation of the edit: a recolour of a region changes neighbouring pixels alike and pays only
+        # along its border, while the striped texture G paints for D's head pays at nearly every pixel.
+        self.lambda_change_tv = lambda_change_tv
         self.hflip = hflip
         self.diff_augment = parse_policy(diff_augment)
         if loss != "wgan-gp":
@@ -113,6 +116,10 @@ class StarGANSteps(FamilySteps):
             change = (fake.float() - real).abs().mean()
             loss = loss + self.lambda_change * change
             logs["g_change"] = change.item()
+        if self.lambda_change_tv > 0:
+            change_tv = total_variation(fake.float() - real)
+            loss = loss + self.lambda_change_tv * change_tv
+            logs["g_change_tv"] = change_tv.item()
         if self.lambda_id > 0:
             same = (ctx.G(real, labels).float() - real).abs().mean()
             loss = loss + self.lambda_id * same
