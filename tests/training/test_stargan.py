@@ -17,7 +17,7 @@ from training.attributes import (AttributeFileError, group_indices, load_attribu
 from training.families.base import StepContext
 from training.families.stargan import StarGANSteps, classifier_gradient_penalty, edit_grid
 from training.loop import TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for
-from training.losses import attribute_loss, gradient_norm_penalty, gradient_penalty
+from training.losses import attribute_loss, gradient_norm_penalty, gradient_penalty, total_variation
 from training.twemoji import TONES, prepare_twemoji
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,6 +248,44 @@ def test_change_loss_is_the_l1_of_the_edit_itself():
         StarGANSteps(arch, "wgan-gp", info, lambda_change=-0.5)
 
 
+class AddsPattern(torch.nn.Module):
+    """A 'generator' that adds a fixed pattern, scaled by a learnable factor: G(x, c) = x + k * pattern."""
+
+    def __init__(self, pattern: torch.Tensor):
+        super().__init__()
+        self.pattern, self.k = pattern, torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x, c):
+        return x + self.k * self.pattern
+
+
+def test_total_variation_of_a_step_edge_and_a_checkerboard():
+    edge = torch.zeros(1, 1, 8, 8)
+    edge[..., 4:] = 1.0  # one of the 7 horizontal neighbour pairs per row crosses the edge; no vertical pair
+    assert total_variation(edge).item() == pytest.approx(1 / 7)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 0.5 - 0.25  # +-0.25
+    assert total_variation(checker[None, None]).item() == pytest.approx(1.0)  # every pair differs by 0.5
+    assert total_variation(torch.full((2, 3, 8, 8), 0.7)).item() == 0.0
+
+
+def test_change_tv_loss_charges_a_texture_and_not_a_flat_recolour():
+    info, arch, real, labels = two_tone_batch()
+    D = ConstantCritic(2)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 0.5 - 0.25
+    for pattern, tv in ((torch.full((8, 8), 0.25), 0.0), (checker, 1.0)):
+        G, G_plain = AddsPattern(pattern), AddsPattern(pattern)
+        with_tv = StarGANSteps(arch, "wgan-gp", info, lambda_change_tv=3.0)
+        loss_with, logs = with_tv.g_step(context(G, D), real, labels)
+        loss_without, logs_without = StarGANSteps(arch, "wgan-gp", info).g_step(context(G_plain, D), real, labels)
+        assert logs["g_change_tv"] == pytest.approx(tv) and "g_change_tv" not in logs_without
+        assert (loss_with - loss_without).item() == pytest.approx(3.0 * tv, abs=1e-5)
+        # and it shrinks the texture: d(3 * k * tv)/dk = 3 tv
+        loss_with.backward(), loss_without.backward()
+        assert (G.k.grad - G_plain.k.grad).item() == pytest.approx(3.0 * tv, abs=1e-4)
+    with pytest.raises(ValueError, match="lambda_change_tv"):
+        StarGANSteps(arch, "wgan-gp", info, lambda_change_tv=-1.0)
+
+
 def test_d_head_dropout_touches_the_attribute_logits_in_training_only():
     arch = dict(num_attributes=3, image_size=16, d_width=8, d_layers=3)
     torch.manual_seed(0)
@@ -463,11 +501,11 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--image-size", "16", "--out", str(out), "--steps", "5",
                 "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
                 "--device", "cpu", "--diff-augment", "translation, cutout", "--d-head-dropout", "0.25",
-                "--lambda-cls-g", "2", "--lambda-change", "0.5")
+                "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5")
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.training["diff_augment"] == "translation,cutout" and ckpt.training["lambda_cls_g"] == 2.0
-    assert ckpt.training["lambda_change"] == 0.5
+    assert ckpt.training["lambda_change"] == 0.5 and ckpt.training["lambda_change_tv"] == 1.5
     assert ckpt.arch["d_head_dropout"] == 0.25
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")
     assert r.returncode == 2 and "unknown augmentation colour" in r.stderr
@@ -520,6 +558,7 @@ def test_cli_defaults_to_decay_over_the_last_half():
     (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--n-critic", "0"], "must be a positive integer"),
     (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--d-head-dropout", "1"], "must be in [0, 1)"),
     (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--lambda-cls-g", "-1"], "must be >= 0"),
+    (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--lambda-change-tv", "-2"], "must be >= 0"),
     (["stargan-eval", "missing.safetensors"], "missing.safetensors: no such file"),
 ])
 def test_cli_errors_have_status_2(args, message):
