@@ -27,6 +27,11 @@ class StarGANArch:
     # that must read attributes from a random part of its features asks G for edits that show everywhere.
     # (Measured on twemoji-faces: no gain at p = 0.5; checkpoints/README.md has the runs.)
     d_head_dropout: float = 0.0
+    # Beyond the paper (U-Net's skip, Ronneberger et al. 2015): the first full-resolution features join the
+    # output conv. Without it the output conv sees only what came back up through the 4x-down-sampled
+    # bottleneck, so a mask cannot follow a region's pixel-exact border (a face's skin): edits come out as
+    # blobs over the region's middle.
+    skip: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.d_head_dropout < 1.0:
@@ -65,29 +70,39 @@ class StarGANGenerator(nn.Module):
             raise ValueError(f"stargan image_size must be a multiple of 4, got {arch.image_size}")
         self.arch = arch
         w = arch.g_width
-        layers: list[nn.Module] = [
+        stem: list[nn.Module] = [
             nn.Conv2d(arch.channels + arch.num_attributes, w, 7, 1, 3, bias=False), instance_norm(w), nn.ReLU(),
         ]
+        body: list[nn.Module] = []
         for mult in (1, 2):  # two down-sampling convs
-            layers += [nn.Conv2d(w * mult, w * mult * 2, 4, 2, 1, bias=False), instance_norm(w * mult * 2), nn.ReLU()]
-        layers += [ResidualBlock(w * 4) for _ in range(arch.res_blocks)]
+            body += [nn.Conv2d(w * mult, w * mult * 2, 4, 2, 1, bias=False), instance_norm(w * mult * 2), nn.ReLU()]
+        body += [ResidualBlock(w * 4) for _ in range(arch.res_blocks)]
         for mult in (4, 2):  # two up-sampling convs
-            layers += [nn.ConvTranspose2d(w * mult, w * mult // 2, 4, 2, 1, bias=False),
-                       instance_norm(w * mult // 2), nn.ReLU()]
+            body += [nn.ConvTranspose2d(w * mult, w * mult // 2, 4, 2, 1, bias=False),
+                     instance_norm(w * mult // 2), nn.ReLU()]
+        out_in = 2 * w if arch.skip else w
         if arch.mask:  # one more output channel: the mask's logit
-            out = nn.Conv2d(w, arch.channels + 1, 7, 1, 3, bias=False)
+            out = nn.Conv2d(out_in, arch.channels + 1, 7, 1, 3, bias=False)
             with torch.no_grad():
                 out.weight[-1].zero_()  # the mask starts uniform, at sigmoid(MASK_START_LOGIT)
             self.mask_bias = nn.Parameter(torch.tensor(MASK_START_LOGIT))
-            layers += [out]
+            head: list[nn.Module] = [out]
         else:
-            layers += [nn.Conv2d(w, arch.channels, 7, 1, 3, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
+            head = [nn.Conv2d(out_in, arch.channels, 7, 1, 3, bias=False), nn.Tanh()]
+        if arch.skip:
+            self.stem, self.body, self.head = nn.Sequential(*stem), nn.Sequential(*body), nn.Sequential(*head)
+        else:  # one Sequential, as checkpoints written before the skip existed hold it
+            self.main = nn.Sequential(*stem, *body, *head)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         # The target attribute vector, tiled over the image, enters as extra input channels.
         tiled = c[:, :, None, None].to(x.dtype).expand(-1, -1, x.shape[2], x.shape[3])
-        h = self.main(torch.cat([x, tiled], dim=1))
+        inputs = torch.cat([x, tiled], dim=1)
+        if self.arch.skip:
+            first = self.stem(inputs)
+            h = self.head(torch.cat([self.body(first), first], dim=1))
+        else:
+            h = self.main(inputs)
         if not self.arch.mask:
             return h
         colour, mask = h[:, :-1].tanh(), (h[:, -1:] + self.mask_bias).sigmoid()

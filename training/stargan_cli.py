@@ -72,6 +72,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "on a few memorised features, beyond the paper (default: 0, off)")
     p.add_argument("--mask", action="store_true", help="G paints a colour image and a mask, and the edit is "
                    "mask * colour + (1 - mask) * input (GANimation's attention, beyond the paper)")
+    p.add_argument("--skip", action="store_true", help="G's first full-resolution features join its output conv "
+                   "(a U-Net skip, beyond the paper), so an edit's mask can follow a region's exact border")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
     p.add_argument("--diff-augment", type=augment_policy, default="", metavar="POLICY",
                    help="comma-separated transforms of every image D sees, real and generated, in both steps "
@@ -148,7 +150,7 @@ def run_train(args: argparse.Namespace) -> None:
     data = load_attribute_dataset(args.data, "train", args.image_size, attrs)
     arch = {"num_attributes": len(data.attributes), "image_size": data.image_size, "channels": data.channels,
             "g_width": args.g_width, "d_width": args.d_width, "res_blocks": args.res_blocks,
-            "mask": args.mask, "d_head_dropout": args.d_head_dropout,
+            "mask": args.mask, "skip": args.skip, "d_head_dropout": args.d_head_dropout,
             "d_layers": args.d_layers or default_d_layers(data.image_size)}
     cfg = TrainConfig(
         family="stargan", out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,

@@ -90,6 +90,20 @@ def test_generator_and_discriminator_shapes():
     assert torch.equal(images[8], x[1])  # each row starts with its input
 
 
+@pytest.mark.parametrize("skip", [False, True])
+def test_skip_carries_full_resolution_features_past_the_bottleneck(skip):
+    arch = make_arch("stargan", num_attributes=2, image_size=16, g_width=4, res_blocks=1, skip=skip)
+    G = build("stargan", **arch.to_dict())
+    # Silence the bottleneck path: its last norm outputs 0, so ReLU passes nothing up from below.
+    last_norm = [m for m in G.modules() if isinstance(m, torch.nn.InstanceNorm2d)][-1]
+    with torch.no_grad():
+        last_norm.weight.zero_(), last_norm.bias.zero_()
+    c = torch.eye(2)[[0, 1]]
+    a, b = G(torch.rand(2, 3, 16, 16), c), G(torch.rand(2, 3, 16, 16), c)
+    # Only the skip brings the input's own pixels to the output conv.
+    assert torch.equal(a, b) is not skip
+
+
 class LinearCritic(torch.nn.Module):
     """D(x) = <w, x> as a 1x1 source map, plus constant attribute logits: grad_x D = w everywhere."""
 
@@ -501,12 +515,13 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--image-size", "16", "--out", str(out), "--steps", "5",
                 "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
                 "--device", "cpu", "--diff-augment", "translation, cutout", "--d-head-dropout", "0.25",
-                "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5")
+                "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5", "--skip")
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.training["diff_augment"] == "translation,cutout" and ckpt.training["lambda_cls_g"] == 2.0
     assert ckpt.training["lambda_change"] == 0.5 and ckpt.training["lambda_change_tv"] == 1.5
-    assert ckpt.arch["d_head_dropout"] == 0.25
+    assert ckpt.arch["d_head_dropout"] == 0.25 and ckpt.arch["skip"] is True
+    assert ckpt.generator(torch.zeros(1, 3, 16, 16), torch.zeros(1, 7)).shape == (1, 3, 16, 16)
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")
     assert r.returncode == 2 and "unknown augmentation colour" in r.stderr
 
