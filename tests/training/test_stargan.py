@@ -262,6 +262,11 @@ def test_change_loss_is_the_l1_of_the_edit_itself():
         StarGANSteps(arch, "wgan-gp", info, lambda_change=-0.5)
 
 
+def checkerboard(size: int = 8) -> torch.Tensor:
+    """[size, size] of +-0.25 alternating: every neighbour pair differs by 0.5."""
+    return (torch.arange(size)[:, None] + torch.arange(size)[None, :]) % 2 * 0.5 - 0.25
+
+
 class AddsPattern(torch.nn.Module):
     """A 'generator' that adds a fixed pattern, scaled by a learnable factor: G(x, c) = x + k * pattern."""
 
@@ -277,16 +282,14 @@ def test_total_variation_of_a_step_edge_and_a_checkerboard():
     edge = torch.zeros(1, 1, 8, 8)
     edge[..., 4:] = 1.0  # one of the 7 horizontal neighbour pairs per row crosses the edge; no vertical pair
     assert total_variation(edge).item() == pytest.approx(1 / 7)
-    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 0.5 - 0.25  # +-0.25
-    assert total_variation(checker[None, None]).item() == pytest.approx(1.0)  # every pair differs by 0.5
+    assert total_variation(checkerboard()[None, None]).item() == pytest.approx(1.0)  # every pair differs by 0.5
     assert total_variation(torch.full((2, 3, 8, 8), 0.7)).item() == 0.0
 
 
 def test_change_tv_loss_charges_a_texture_and_not_a_flat_recolour():
     info, arch, real, labels = two_tone_batch()
     D = ConstantCritic(2)
-    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 0.5 - 0.25
-    for pattern, tv in ((torch.full((8, 8), 0.25), 0.0), (checker, 1.0)):
+    for pattern, tv in ((torch.full((8, 8), 0.25), 0.0), (checkerboard(), 1.0)):
         G, G_plain = AddsPattern(pattern), AddsPattern(pattern)
         with_tv = StarGANSteps(arch, "wgan-gp", info, lambda_change_tv=3.0)
         loss_with, logs = with_tv.g_step(context(G, D), real, labels)

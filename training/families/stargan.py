@@ -112,12 +112,13 @@ class StarGANSteps(FamilySteps):
         l1 = (rec.float() - real).abs().mean()
         loss = adv + self.lambda_cls_g * cls + self.lambda_rec * l1
         logs = {"g_adv": adv.item(), "g_cls": cls.item(), "g_rec": l1.item()}
+        delta = fake.float() - real  # the edit itself, for the change terms
         if self.lambda_change > 0:
-            change = (fake.float() - real).abs().mean()
+            change = delta.abs().mean()
             loss = loss + self.lambda_change * change
             logs["g_change"] = change.item()
         if self.lambda_change_tv > 0:
-            change_tv = total_variation(fake.float() - real)
+            change_tv = total_variation(delta)
             loss = loss + self.lambda_change_tv * change_tv
             logs["g_change_tv"] = change_tv.item()
         if self.lambda_id > 0:
