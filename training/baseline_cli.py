@@ -69,6 +69,6 @@ def run(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         family=COMMAND, out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size, lr_g=args.lr,
         lr_d=args.lr, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay, sample_every=args.sample_every,
-        save_every=args.save_every, seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume,
-        progress=not args.no_progress, family_options={"input_padding": pad})
+        save_every=args.save_every, keep_saves=args.keep_saves, seed=args.seed, device=args.device,
+        amp=not args.no_amp, resume=args.resume, progress=not args.no_progress, family_options={"input_padding": pad})
     train_and_report(cfg, class_train_data(data, args.data))

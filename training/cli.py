@@ -69,6 +69,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options of a training run that every family shares: grids, saves, seed, device, AMP, progress."""
     p.add_argument("--sample-every", type=positive_int, default=500, help="write a sample grid every K steps")
     p.add_argument("--save-every", type=positive_int, default=1000, help="checkpoint and train state every K steps")
+    p.add_argument("--keep-saves", action="store_true",
+                   help="also keep each save's checkpoint as OUT_saves/step_N.safetensors (the run's history)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of weights, batches and noise")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
@@ -170,8 +172,9 @@ def run_train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         family=args.command, out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), loss=args.loss,
-        ema_decay=args.ema_decay, sample_every=args.sample_every, save_every=args.save_every, seed=args.seed,
-        device=args.device, amp=not args.no_amp, resume=args.resume, progress=not args.no_progress,
+        ema_decay=args.ema_decay, sample_every=args.sample_every, save_every=args.save_every,
+        keep_saves=args.keep_saves, seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume,
+        progress=not args.no_progress,
         family_options={"fresh_fakes": args.fresh_fakes, "lambda_ms": args.lambda_ms,
                         **({"fake_class_warmup": args.fake_class_warmup} if args.command == "acgan" else {})})
     train_and_report(cfg, class_train_data(data, args.data))

@@ -4,6 +4,7 @@ A family contributes only its D step and G step (training/families); everything 
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,7 @@ class TrainConfig:
     lr_decay_start: float | None = None  # fraction of steps after which both lrs fall linearly to 0
     sample_every: int = 500
     save_every: int = 1000
+    keep_saves: bool = False  # also keep each save's checkpoint under NAME_saves/, to evaluate the run's history
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -68,6 +70,11 @@ def state_path_for(out: Path) -> Path:
 
 def samples_dir_for(out: Path) -> Path:
     return out.with_name(out.stem + "_samples")
+
+
+def saves_dir_for(out: Path) -> Path:
+    """Where --keep-saves keeps every save: checkpoints/x.safetensors -> checkpoints/x_saves/step_0001000.safetensors."""
+    return out.with_name(out.stem + "_saves")
 
 
 def git_commit() -> str:
@@ -176,6 +183,10 @@ class Trainer:
             return
         save_checkpoint(self.cfg.out, self.ema.model, self.cfg.family, asdict(self.arch), self.training_summary(),
                         **self.steps.checkpoint_metadata())
+        if self.cfg.keep_saves:
+            kept = saves_dir_for(self.cfg.out) / f"step_{self.step:07d}.safetensors"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.cfg.out, kept)
         state_path = state_path_for(self.cfg.out)
         tmp = state_path.with_name(state_path.name + ".tmp")
         torch.save(self._state(), tmp)

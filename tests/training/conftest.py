@@ -29,3 +29,19 @@ def tiny_fashion(tmp_path):
         write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
         write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
     return root
+
+
+@pytest.fixture
+def train_config_of(monkeypatch):
+    """Runs a training command's CLI with the run itself stubbed out and returns the TrainConfig it built:
+    checks that an option reaches the loop without training anything."""
+    import training.cli
+
+    def run(argv: list[str]):
+        seen = []
+        monkeypatch.setattr(training.cli, "train_and_report", lambda cfg, train_data: seen.append(cfg))
+        assert training.cli.main(argv) == 0
+        assert len(seen) == 1
+        return seen[0]
+
+    return run

@@ -560,6 +560,12 @@ def run_cli(*args, timeout=120):
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=timeout)
 
 
+@pytest.mark.parametrize("flag", [True, False])
+def test_cli_passes_keep_saves_on(train_config_of, tiny_faces, tmp_path, flag):
+    argv = ["stargan", "--data", f"celeba:{tiny_faces}", "--out", str(tmp_path / "x.safetensors")]
+    assert train_config_of(argv + (["--keep-saves"] if flag else [])).keep_saves is flag
+
+
 def test_cli_defaults_to_decay_over_the_last_half():
     from training.cli import build_parser
 

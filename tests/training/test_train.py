@@ -9,7 +9,8 @@ import torch
 
 from models import load_checkpoint
 from training.data import load_dataset, to_unit_range
-from training.loop import TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for, state_path_for
+from training.loop import (TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for, saves_dir_for,
+                           state_path_for)
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_ARCH = dict(latent_dim=16, g_width=8, d_width=8)
@@ -39,6 +40,26 @@ def test_a_few_steps_give_a_loadable_checkpoint_with_finite_losses(tiny_fashion,
     grids = sorted(samples_dir_for(out).glob("step_*.png"))
     assert [g.name for g in grids] == ["step_0000002.png", "step_0000004.png"]
     assert state_path_for(out).is_file()
+    assert not saves_dir_for(out).exists()  # history only when asked for
+
+
+def test_keep_saves_keeps_every_save_as_its_own_loadable_checkpoint(tiny_fashion, tmp_path):
+    out = tmp_path / "a.safetensors"
+    make_trainer(tiny_fashion, out, steps=4, keep_saves=True).run()
+    kept = sorted(saves_dir_for(out).glob("*.safetensors"))
+    assert [k.name for k in kept] == ["step_0000002.safetensors", "step_0000004.safetensors"]
+    early, last = (load_checkpoint(k) for k in kept)
+    assert (early.training["steps"], last.training["steps"]) == (2, 4)
+    assert kept[1].read_bytes() == out.read_bytes()  # the last kept save is the run's checkpoint
+    # A copy of the step-2 save, not the final weights written twice.
+    assert not torch.equal(early.generator.to_image[0].weight, last.generator.to_image[0].weight)
+
+
+@pytest.mark.parametrize("command", ["cgan", "acgan", "acgan-pytorchgan"])
+@pytest.mark.parametrize("flag", [True, False])
+def test_class_training_commands_pass_keep_saves_on(train_config_of, tiny_fashion, tmp_path, command, flag):
+    argv = [command, "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(tmp_path / "x.safetensors")]
+    assert train_config_of(argv + (["--keep-saves"] if flag else [])).keep_saves is flag
 
 
 @pytest.mark.parametrize("loss", ["lsgan", "hinge"])
