@@ -67,6 +67,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lambda-change-tv", type=non_negative_float, default=0.0,
                    help="weight of the total variation of each edit, G(x, c_trg) - x, so an edit recolours whole "
                    "regions instead of painting a fine texture, beyond the paper (default: 0, off)")
+    p.add_argument("--rec-noise", type=non_negative_float, default=0.0, metavar="SIGMA",
+                   help="std of Gaussian noise added to each edit before G reconstructs the input from it, so G "
+                   "cannot hide what the edit removed in a faint texture, beyond the paper (default: 0, off)")
     p.add_argument("--d-head-dropout", type=fraction, default=0.0, metavar="P",
                    help="dropout on D's last features before its attribute head only, so the head cannot lean "
                    "on a few memorised features, beyond the paper (default: 0, off)")
@@ -161,5 +164,6 @@ def run_train(args: argparse.Namespace) -> None:
         family_options={"lambda_id": args.lambda_id, "hflip": args.hflip,
                         "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment,
                         "n_critic": args.n_critic, "lambda_cls_g": args.lambda_cls_g,
-                        "lambda_change": args.lambda_change, "lambda_change_tv": args.lambda_change_tv})
+                        "lambda_change": args.lambda_change, "lambda_change_tv": args.lambda_change_tv,
+                        "rec_noise": args.rec_noise})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

@@ -303,6 +303,33 @@ def test_change_tv_loss_charges_a_texture_and_not_a_flat_recolour():
         StarGANSteps(arch, "wgan-gp", info, lambda_change_tv=-1.0)
 
 
+class RecordsInputs(MirrorOfInput):
+    """MirrorOfInput that keeps every image batch it was given."""
+
+    def __init__(self, offset: float):
+        super().__init__(offset)
+        self.inputs = []
+
+    def forward(self, x, c):
+        self.inputs.append(x.detach().clone())
+        return super().forward(x, c)
+
+
+def test_rec_noise_reaches_the_reconstruction_only():
+    info, arch, real, labels = two_tone_batch()
+    D = ConstantCritic(2)
+    noisy, clean = RecordsInputs(0.25), RecordsInputs(0.25)
+    StarGANSteps(arch, "wgan-gp", info, rec_noise=0.5).g_step(context(noisy, D), real, labels)
+    StarGANSteps(arch, "wgan-gp", info).g_step(context(clean, D), real, labels)
+    # Calls: the edit G(x, c_trg), then the reconstruction from that edit.
+    assert torch.equal(noisy.inputs[0], real) and torch.equal(clean.inputs[0], real)
+    assert torch.equal(clean.inputs[1], real + 0.25)  # off: the reconstruction sees the edit itself
+    noise = noisy.inputs[1] - (real + 0.25)
+    assert noise.mean().item() == pytest.approx(0.0, abs=0.05) and noise.std().item() == pytest.approx(0.5, rel=0.1)
+    with pytest.raises(ValueError, match="rec_noise"):
+        StarGANSteps(arch, "wgan-gp", info, rec_noise=-0.1)
+
+
 def test_d_head_dropout_touches_the_attribute_logits_in_training_only():
     arch = dict(num_attributes=3, image_size=16, d_width=8, d_layers=3)
     torch.manual_seed(0)
@@ -518,11 +545,13 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--image-size", "16", "--out", str(out), "--steps", "5",
                 "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
                 "--device", "cpu", "--diff-augment", "translation, cutout", "--d-head-dropout", "0.25",
-                "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5", "--skip")
+                "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5", "--skip",
+                "--rec-noise", "0.1")
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.training["diff_augment"] == "translation,cutout" and ckpt.training["lambda_cls_g"] == 2.0
     assert ckpt.training["lambda_change"] == 0.5 and ckpt.training["lambda_change_tv"] == 1.5
+    assert ckpt.training["rec_noise"] == 0.1
     assert ckpt.arch["d_head_dropout"] == 0.25 and ckpt.arch["skip"] is True
     assert ckpt.generator(torch.zeros(1, 3, 16, 16), torch.zeros(1, 7)).shape == (1, 3, 16, 16)
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")

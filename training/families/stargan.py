@@ -28,10 +28,11 @@ class StarGANSteps(FamilySteps):
 
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
                  hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5,
-                 lambda_cls_g: float = 1.0, lambda_change: float = 0.0, lambda_change_tv: float = 0.0):
+                 lambda_cls_g: float = 1.0, lambda_change: float = 0.0, lambda_change_tv: float = 0.0,
+                 rec_noise: float = 0.0):
         super().__init__(arch, loss, labels_info)
         weights = {"lambda_id": lambda_id, "lambda_cls_gp": lambda_cls_gp, "lambda_cls_g": lambda_cls_g,
-                   "lambda_change": lambda_change, "lambda_change_tv": lambda_change_tv}
+                   "lambda_change": lambda_change, "lambda_change_tv": lambda_change_tv, "rec_noise": rec_noise}
         negative = {k: v for k, v in weights.items() if v < 0}
         if negative:
             raise ValueError(f"weights must be >= 0, got {negative}")
@@ -49,6 +50,11 @@ class StarGANSteps(FamilySteps):
         # Total variation of the edit: a recolour of a region changes neighbouring pixels alike and pays only
         # along its border, while the striped texture G paints for D's head pays at nearly every pixel.
         self.lambda_change_tv = lambda_change_tv
+        # Gaussian noise (std, on the [-1, 1] scale) added to the edit before G reconstructs the input from it.
+        # The cycle loss otherwise pays G to hide what an edit removed (a red hair turned black) in a faint
+        # texture it can read back (Chu et al. 2017, "CycleGAN, a master of steganography"); noise drowns
+        # that channel, so whatever the reconstruction needs has to stay visibly in the edit.
+        self.rec_noise = rec_noise
         self.hflip = hflip
         self.diff_augment = parse_policy(diff_augment)
         if loss != "wgan-gp":
@@ -69,6 +75,12 @@ class StarGANSteps(FamilySteps):
             return real
         flip = ctx.rand(real.shape[0], 1, 1, 1) < 0.5
         return torch.where(flip, real.flip(-1), real)
+
+    def noisy(self, ctx: StepContext, fake: torch.Tensor) -> torch.Tensor:
+        """The edit as the reconstruction sees it: with --rec-noise, plus Gaussian noise (none drawn when off)."""
+        if self.rec_noise == 0:
+            return fake
+        return fake + self.rec_noise * ctx.randn(*fake.shape).to(fake.dtype)
 
     def seen_by_d(self, ctx: StepContext, images: torch.Tensor) -> torch.Tensor:
         """What D is shown: with --diff-augment, the images through the policy's random transforms."""
@@ -106,7 +118,7 @@ class StarGANSteps(FamilySteps):
         c_trg = self.targets(ctx, labels)
         fake = ctx.G(real, c_trg)
         source, logits = ctx.D(self.seen_by_d(ctx, fake))
-        rec = ctx.G(fake, labels)
+        rec = ctx.G(self.noisy(ctx, fake), labels)
         adv = -source.float().mean()
         cls = attribute_loss(logits.float(), c_trg, self.group_index)
         l1 = (rec.float() - real).abs().mean()
