@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.codecs import UploadError
 from app.queue import DeadlineExceeded, JobDropped, JobFailed, QueueFull
@@ -83,6 +85,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _echo_safe(jsonable_encoder(exc.errors()))}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI answers a body it cannot even decode (bytes that are not UTF-8) with a bare 400, while a JSON
+        # syntax error gets 422; condgen raises no 400 itself, so both are an invalid body: 422, saying why.
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            cause = exc.__cause__
+            return JSONResponse({"detail": shorten(f"the request body cannot be read as JSON: {type(cause).__name__}: "
+                                                   f"{cause}")}, 422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(QueueFull)
     async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:

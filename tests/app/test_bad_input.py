@@ -137,6 +137,8 @@ async def test_oversize_body_without_content_length_is_refused_early(checkpoint_
     (b'"from"', "body"),
     (b'{"from": {"class": 1}, "to": {"class": 2}', "JSON decode error"),  # cut short
     (b'', "body"),
+    (b'{"from": {"class": 1}, "to": {"class": 2}, "steps": "\xff\xfe8"}', "cannot be read as JSON"),  # not UTF-8
+    (b'e\xe9\x02\x04\xbaX-7', "cannot be read as JSON"),  # what the schema fuzzer sent
 ])
 def test_nan_absurd_and_malformed_json_is_422(client, raw, where):
     r = client.post("/acgan/interpolate", content=raw, headers={"content-type": "application/json"})
