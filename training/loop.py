@@ -73,7 +73,7 @@ def samples_dir_for(out: Path) -> Path:
 
 
 def saves_dir_for(out: Path) -> Path:
-    """Where --keep-saves keeps every save: checkpoints/x.safetensors -> checkpoints/x_saves/step_0001000.safetensors."""
+    """Where --keep-saves keeps every save: runs/x.safetensors -> runs/x_saves/step_0001000.safetensors."""
     return out.with_name(out.stem + "_saves")
 
 

@@ -53,7 +53,8 @@ class StarGANSteps(FamilySteps):
         # Gaussian noise (std, on the [-1, 1] scale) added to the edit before G reconstructs the input from it.
         # The cycle loss otherwise pays G to hide what an edit removed (a red hair turned black) in a faint
         # texture it can read back (Chu et al. 2017, "CycleGAN, a master of steganography"); noise drowns
-        # that channel, so whatever the reconstruction needs has to stay visibly in the edit.
+        # that channel, so whatever the reconstruction needs has to stay visibly in the edit. On twemoji-faces
+        # (0.2) it did not help: the hair still turns black, so that is learnt, not hidden (checkpoints/README).
         self.rec_noise = rec_noise
         self.hflip = hflip
         self.diff_augment = parse_policy(diff_augment)
