@@ -32,7 +32,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors), e.g. under "
                    "checkpoints/baselines/ (the service loads only the top level of checkpoints/)")
     p.add_argument("--steps", type=positive_int, default=6000, help="total steps (one D and one G update each)")
-    p.add_argument("--resume", action="store_true", help="continue from NAME.state.pt beside --out")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate of G and D")
     p.add_argument("--beta1", type=float, default=0.5)
@@ -58,7 +57,7 @@ def fit_to_size(data: ImageDataset, size: int, fit: str) -> tuple[ImageDataset, 
 
 
 def run(args: argparse.Namespace) -> None:
-    from training.cli import CLIError, class_train_data, train_and_report
+    from training.cli import CLIError, class_train_data, run_options, train_and_report
     from training.loop import TrainConfig
 
     if args.out.suffix != ".safetensors":
@@ -68,7 +67,6 @@ def run(args: argparse.Namespace) -> None:
             "latent_dim": args.latent_dim}
     cfg = TrainConfig(
         family=COMMAND, out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size, lr_g=args.lr,
-        lr_d=args.lr, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay, sample_every=args.sample_every,
-        save_every=args.save_every, keep_saves=args.keep_saves, seed=args.seed, device=args.device,
-        amp=not args.no_amp, resume=args.resume, progress=not args.no_progress, family_options={"input_padding": pad})
+        lr_d=args.lr, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay, **run_options(args),
+        family_options={"input_padding": pad})
     train_and_report(cfg, class_train_data(data, args.data))

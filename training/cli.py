@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from models import CheckpointError, load_checkpoint
 from models.checkpoint import update_training_metadata
@@ -66,7 +66,9 @@ def fraction(text: str) -> float:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """The options of a training run that every family shares: grids, saves, seed, device, AMP, progress."""
+    """The options of a training run that every family shares: resume, grids, saves, seed, device, AMP,
+    progress; `run_options` reads them back."""
+    p.add_argument("--resume", action="store_true", help="continue from NAME.state.pt beside --out")
     p.add_argument("--sample-every", type=positive_int, default=500, help="write a sample grid every K steps")
     p.add_argument("--save-every", type=positive_int, default=1000, help="checkpoint and train state every K steps")
     p.add_argument("--keep-saves", action="store_true",
@@ -77,6 +79,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields that add_run_options' options set, for every training command alike."""
+    return {"resume": args.resume, "sample_every": args.sample_every, "save_every": args.save_every,
+            "keep_saves": args.keep_saves, "seed": args.seed, "device": args.device, "amp": not args.no_amp,
+            "progress": not args.no_progress}
+
+
 def add_train_parser(sub: argparse._SubParsersAction, family: str, description: str) -> argparse.ArgumentParser:
     p = sub.add_parser(family, help=description, description=description,
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -84,7 +93,6 @@ def add_train_parser(sub: argparse._SubParsersAction, family: str, description: 
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors); the train state "
                    "goes beside it as NAME.state.pt and sample grids into NAME_samples/")
     p.add_argument("--steps", type=positive_int, default=20000, help="total training steps (D updates)")
-    p.add_argument("--resume", action="store_true", help="continue from NAME.state.pt beside --out")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per step per process")
     p.add_argument("--lr-g", type=positive_float, default=2e-4, help="generator Adam learning rate")
     p.add_argument("--lr-d", type=positive_float, default=2e-4, help="discriminator Adam learning rate")
@@ -172,9 +180,7 @@ def run_train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         family=args.command, out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), loss=args.loss,
-        ema_decay=args.ema_decay, sample_every=args.sample_every, save_every=args.save_every,
-        keep_saves=args.keep_saves, seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume,
-        progress=not args.no_progress,
+        ema_decay=args.ema_decay, **run_options(args),
         family_options={"fresh_fakes": args.fresh_fakes, "lambda_ms": args.lambda_ms,
                         **({"fake_class_warmup": args.fake_class_warmup} if args.command == "acgan" else {})})
     train_and_report(cfg, class_train_data(data, args.data))

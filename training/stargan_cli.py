@@ -37,7 +37,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "--n-critic of them (default: 20000)")
     p.add_argument("--n-critic", type=positive_int, default=5, help="D updates per G update (default: 5, the "
                    "paper's); fewer give G more updates in the same time")
-    p.add_argument("--resume", action="store_true", help="continue from NAME.state.pt beside --out")
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per step per process (default: 16)")
     p.add_argument("--lr-g", type=positive_float, default=1e-4, help="generator Adam lr (default: 1e-4)")
     p.add_argument("--lr-d", type=positive_float, default=1e-4, help="discriminator Adam lr (default: 1e-4)")
@@ -144,7 +143,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from training.cli import CLIError, train_and_report
+    from training.cli import CLIError, run_options, train_and_report
     from training.loop import TrainConfig, TrainData
 
     if args.out.suffix != ".safetensors":
@@ -158,9 +157,7 @@ def run_train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         family="stargan", out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), ema_decay=args.ema_decay,
-        lr_decay_start=args.lr_decay_start, sample_every=args.sample_every, save_every=args.save_every,
-        keep_saves=args.keep_saves, seed=args.seed, device=args.device, amp=not args.no_amp, resume=args.resume,
-        progress=not args.no_progress,
+        lr_decay_start=args.lr_decay_start, **run_options(args),
         family_options={"lambda_id": args.lambda_id, "hflip": args.hflip,
                         "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment,
                         "n_critic": args.n_critic, "lambda_cls_g": args.lambda_cls_g,
