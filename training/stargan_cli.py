@@ -77,6 +77,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip", action="store_true", help="G's first full-resolution features join its output conv "
                    "(a U-Net skip, beyond the paper), so an edit's mask can follow a region's exact border")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
+    p.add_argument("--rotate", type=non_negative_float, default=0.0, metavar="DEG",
+                   help="turn each real image by up to +-DEG degrees, with probability 1/2 (default: 0, off)")
+    p.add_argument("--zoom", type=fraction, default=0.0, metavar="F",
+                   help="scale each real image by a factor in [1-F, 1+F], with probability 1/2 (default: 0, off)")
     p.add_argument("--diff-augment", type=augment_policy, default="", metavar="POLICY",
                    help="comma-separated transforms of every image D sees, real and generated, in both steps "
                    "(DiffAugment, beyond the paper): translation, cutout (default: none)")
@@ -162,5 +166,5 @@ def run_train(args: argparse.Namespace) -> None:
                         "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment,
                         "n_critic": args.n_critic, "lambda_cls_g": args.lambda_cls_g,
                         "lambda_change": args.lambda_change, "lambda_change_tv": args.lambda_change_tv,
-                        "rec_noise": args.rec_noise})
+                        "rec_noise": args.rec_noise, "rotate": args.rotate, "zoom": args.zoom})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

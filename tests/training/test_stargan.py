@@ -358,6 +358,20 @@ def test_hflip_mirrors_about_half_the_batch_and_nothing_else():
     assert plain is real
 
 
+def test_rotate_and_zoom_reshape_the_real_batch_g_edits_and_d_reads():
+    info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
+    arch = make_arch("stargan", num_attributes=2, image_size=16, d_width=8, d_layers=3)
+    D = RecordingCritic(build_discriminator("stargan", **arch.to_dict()))
+    real, labels = -torch.ones(64, 3, 16, 16), torch.eye(2)[torch.arange(64) % 2]  # black: a zoom-out shows white
+    steps = StarGANSteps(arch, "wgan-gp", info, rotate=20, zoom=0.3)
+    steps.d_step(context(MirrorOfInput(0.0), D), real, labels)
+    whitened = (D.seen[:64] > -1 + 1e-3).flatten(1).any(1)  # D's real third: changed images
+    assert 15 < whitened.sum().item() < 49  # about half (the p draw), and only those
+    plain = StarGANSteps(arch, "wgan-gp", info)
+    plain.d_step(context(MirrorOfInput(0.0), D), real, labels)
+    assert torch.equal(D.seen[:64], real)
+
+
 class RecordingCritic(torch.nn.Module):
     """Wraps a discriminator and keeps the last batch it was shown."""
 
@@ -399,6 +413,9 @@ def test_stargan_steps_refuse_another_loss_and_no_critic_steps():
         StarGANSteps(make_arch("stargan", num_attributes=1), "hinge", {"attributes": ["m"]})
     with pytest.raises(ValueError, match="n_critic must be >= 1"):
         StarGANSteps(make_arch("stargan", num_attributes=1), "wgan-gp", {"attributes": ["m"]}, n_critic=0)
+    for bad in ({"rotate": -5.0}, {"zoom": 1.0}):
+        with pytest.raises(ValueError, match="rotate must be >= 0 degrees and zoom in"):
+            StarGANSteps(make_arch("stargan", num_attributes=1), "wgan-gp", {"attributes": ["m"]}, **bad)
 
 
 # --- the CelebA loader ----------------------------------------------------------------------------
@@ -546,12 +563,13 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
                 "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
                 "--device", "cpu", "--diff-augment", "translation, cutout", "--d-head-dropout", "0.25",
                 "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5", "--skip",
-                "--rec-noise", "0.1")
+                "--rec-noise", "0.1", "--rotate", "10", "--zoom", "0.1")
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.training["diff_augment"] == "translation,cutout" and ckpt.training["lambda_cls_g"] == 2.0
     assert ckpt.training["lambda_change"] == 0.5 and ckpt.training["lambda_change_tv"] == 1.5
     assert ckpt.training["rec_noise"] == 0.1
+    assert ckpt.training["rotate"] == 10.0 and ckpt.training["zoom"] == 0.1
     assert ckpt.arch["d_head_dropout"] == 0.25 and ckpt.arch["skip"] is True
     assert ckpt.generator(torch.zeros(1, 3, 16, 16), torch.zeros(1, 7)).shape == (1, 3, 16, 16)
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")

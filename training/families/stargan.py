@@ -16,6 +16,7 @@ from torch import nn
 from training.attributes import group_indices, single_attribute_targets
 from training.diff_augment import apply_policy, parse_policy
 from training.families.base import FamilySteps, StepContext
+from training.geometric_augment import rotate_zoom
 from training.losses import attribute_loss, gradient_norm_penalty, total_variation
 
 GRID_ROWS = 8
@@ -29,7 +30,7 @@ class StarGANSteps(FamilySteps):
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
                  hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5,
                  lambda_cls_g: float = 1.0, lambda_change: float = 0.0, lambda_change_tv: float = 0.0,
-                 rec_noise: float = 0.0):
+                 rec_noise: float = 0.0, rotate: float = 0.0, zoom: float = 0.0):
         super().__init__(arch, loss, labels_info)
         weights = {"lambda_id": lambda_id, "lambda_cls_gp": lambda_cls_gp, "lambda_cls_g": lambda_cls_g,
                    "lambda_change": lambda_change, "lambda_change_tv": lambda_change_tv, "rec_noise": rec_noise}
@@ -57,6 +58,9 @@ class StarGANSteps(FamilySteps):
         # (0.2) it did not help: the hair still turns black, so that is learnt, not hidden (checkpoints/README).
         self.rec_noise = rec_noise
         self.hflip = hflip
+        if rotate < 0 or not 0 <= zoom < 1:
+            raise ValueError(f"rotate must be >= 0 degrees and zoom in [0, 1), got {rotate} and {zoom}")
+        self.rotate, self.zoom = rotate, zoom
         self.diff_augment = parse_policy(diff_augment)
         if loss != "wgan-gp":
             raise ValueError(f"stargan trains with the wgan-gp loss only, not {loss!r}")
@@ -71,11 +75,12 @@ class StarGANSteps(FamilySteps):
         return labels[perm]
 
     def augment(self, ctx: StepContext, real: torch.Tensor) -> torch.Tensor:
-        """With hflip, each image mirrored with probability 1/2 (a mirrored face keeps its attributes)."""
-        if not self.hflip:
-            return real
-        flip = ctx.rand(real.shape[0], 1, 1, 1) < 0.5
-        return torch.where(flip, real.flip(-1), real)
+        """With hflip, each image mirrored with probability 1/2 (a mirrored face keeps its attributes); with
+        rotate or zoom, each image turned and scaled with probability 1/2."""
+        if self.hflip:
+            flip = ctx.rand(real.shape[0], 1, 1, 1) < 0.5
+            real = torch.where(flip, real.flip(-1), real)
+        return rotate_zoom(real, ctx.rand, self.rotate, self.zoom)
 
     def noisy(self, ctx: StepContext, fake: torch.Tensor) -> torch.Tensor:
         """The edit as the reconstruction sees it: with --rec-noise, plus Gaussian noise (none drawn when off)."""
