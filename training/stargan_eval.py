@@ -5,6 +5,8 @@ Three figures, all on the test split (emoji whose every tone was held out of tra
 - judge agreement: an attribute classifier trained on the real training split checks each
   single-attribute edit (the edited attribute, and the whole vector);
 - identity: with target = source attributes, the L1 change of the image.
+Beside them, not a target: the same agreement on edits of the TRAINING emoji, with the classifier's accuracy on
+those real images; a gap between the two agreements is G (or D's head) learning the training shapes.
 L1 is the mean absolute pixel difference on a [0, 1] scale.
 """
 from __future__ import annotations
@@ -18,8 +20,8 @@ from torch import nn
 
 from models import load_checkpoint
 from training.attribute_judge import predict, train_attribute_judge
-from training.attributes import (TWEMOJI_DEFAULT_DIR, binary_indices, group_indices, load_attribute_dataset,
-                                 single_attribute_targets)
+from training.attributes import (TWEMOJI_DEFAULT_DIR, AttributeDataset, binary_indices, group_indices,
+                                 load_attribute_dataset, single_attribute_targets)
 from training.data import to_unit_range
 from training.families.stargan import edit_grid
 from training.twemoji import COUNTERPARTS_FILE
@@ -95,6 +97,18 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
             "judge_misses_reading_the_source": source_share}
 
 
+def training_split_figures(G: nn.Module, judge: nn.Module, train: AttributeDataset,
+                           groups: list[list[int]]) -> dict[str, Any]:
+    """Agreement on edits of the training images, beside the classifier's accuracy on them (it was trained on
+    them, so it reads them better than held-out ones: compare the gap between agreements with this one's)."""
+    x, c = to_unit_range(train.images), train.labels
+    real_right = (predict(judge, x, groups) == c).all(1).float().mean().item()
+    figures = judge_figures(G, judge, x, c, train.attributes, groups)
+    return {"images": len(train), "judge_real_accuracy_whole_vector": round(real_right, 4),
+            "judge_agreement": figures["judge_agreement"],
+            "judge_agreement_per_attribute": figures["judge_agreement_per_attribute"]}
+
+
 def write_grid(G: nn.Module, x: torch.Tensor, c: torch.Tensor, attributes: list[str], groups: list[list[int]],
                path: Path, rows: int = 8) -> None:
     """Held-out inputs x edits: light-tone inputs where the data has that tone (a tone edit shows most there)."""
@@ -134,6 +148,7 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
         counterparts = json.loads((Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE).read_text())
         result["tone"] = tone_figures(G, x, c, test.files, attributes, tone_group, counterparts)
     result["judge"] = judge_figures(G, judge, x, c, attributes, groups)
+    result["judge_on_training_emoji"] = training_split_figures(G, judge, train, groups)
     result["identity_l1"] = round(l1(edit(G, x, c), x), 4)
     checks = {"judge_agreement": result["judge"]["judge_agreement"] >= PASS["judge_agreement"],
               "identity_l1": result["identity_l1"] <= PASS["identity_l1"]}
