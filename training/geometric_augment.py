@@ -1,9 +1,10 @@
 """Random rotation and zoom of real images, for attribute datasets of few distinct shapes (twemoji-faces).
 
-A StarGAN trained on 153 emoji edits them near perfectly and new ones much less well (the classifier agrees
-with 91% of its edits of training emoji, 81% of held-out ones): G and D's attribute head learn those shapes.
-A face turned by a few degrees or drawn a little larger keeps its tone and gender, so each such copy is a
-new shape for both. Colour is left alone: it is what the edit changes.
+A StarGAN trained on 153 emoji edits new ones less well than those (the classifier agrees with 89% of its edits
+of training emoji, 81% of held-out ones): G and D's attribute head learn those shapes. A face turned by a few
+degrees or drawn a little larger keeps its tone and gender, so each such copy is a new shape for both. Colour
+is left alone: it is what the edit changes. Measured on twemoji-faces (checkpoints/README.md): 15 degrees and
+15% narrowed that gap from 8.0 to 5.1 points, +3.6 points of held-out agreement.
 """
 from __future__ import annotations
 
