@@ -152,7 +152,7 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
         counterparts = json.loads((Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE).read_text())
         result["tone"] = tone_figures(G, x, c, test.files, attributes, tone_group, counterparts)
     result["judge"] = judge_figures(G, judge, x, c, attributes, groups)
-    result["judge_on_training_emoji"] = training_split_figures(G, judge, train, groups)
+    result["judge_on_training_images"] = training_split_figures(G, judge, train, groups)
     result["identity_l1"] = round(l1(edit(G, x, c), x), 4)
     checks = {"judge_agreement": result["judge"]["judge_agreement"] >= PASS["judge_agreement"],
               "identity_l1": result["identity_l1"] <= PASS["identity_l1"]}

@@ -722,6 +722,6 @@ def test_evaluation_reports_the_three_figures(tmp_path):
     assert result["judge"]["edits"] == 12 * 6
     assert 0 <= result["judge"]["judge_agreement"] <= 1 and result["identity_l1"] > 0
     assert set(result["passed"]) == {"tone_closer", "judge_agreement", "identity_l1"}
-    on_training = result["judge_on_training_emoji"]  # every training image, each edited 6 ways
+    on_training = result["judge_on_training_images"]  # every training image, each edited 6 ways
     assert on_training["images"] == len(data) and 0 <= on_training["judge_agreement"] <= 1
     assert set(on_training["judge_agreement_per_attribute"]) == set(data.attributes)
