@@ -32,10 +32,17 @@ class StarGANArch:
     # bottleneck, so a mask cannot follow a region's pixel-exact border (a face's skin): edits come out as
     # blobs over the region's middle.
     skip: bool = False
+    # A second U-Net skip, at half resolution: the features after G's first down-sampling join its last
+    # up-sampling conv. With the full-resolution skip alone, where a region ends (a face's rim, a runner's
+    # arm) is known only from the bottleneck's map, a quarter of the image's side, so masks come out
+    # blurred and miss thin skin. Needs `skip`.
+    half_skip: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.d_head_dropout < 1.0:
             raise ValueError(f"d_head_dropout must be in [0, 1), got {self.d_head_dropout}")
+        if self.half_skip and not self.skip:
+            raise ValueError("half_skip needs skip: the half-resolution skip joins the full-resolution one")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,8 +84,9 @@ class StarGANGenerator(nn.Module):
         for mult in (1, 2):  # two down-sampling convs
             body += [nn.Conv2d(w * mult, w * mult * 2, 4, 2, 1, bias=False), instance_norm(w * mult * 2), nn.ReLU()]
         body += [ResidualBlock(w * 4) for _ in range(arch.res_blocks)]
-        for mult in (4, 2):  # two up-sampling convs
-            body += [nn.ConvTranspose2d(w * mult, w * mult // 2, 4, 2, 1, bias=False),
+        for mult in (4, 2):  # two up-sampling convs; the last reads twice the width when the half skip joins it
+            in_width = 2 * w * mult if mult == 2 and arch.half_skip else w * mult
+            body += [nn.ConvTranspose2d(in_width, w * mult // 2, 4, 2, 1, bias=False),
                      instance_norm(w * mult // 2), nn.ReLU()]
         out_in = 2 * w if arch.skip else w
         if arch.mask:  # one more output channel: the mask's logit
@@ -89,7 +97,11 @@ class StarGANGenerator(nn.Module):
             head: list[nn.Module] = [out]
         else:
             head = [nn.Conv2d(out_in, arch.channels, 7, 1, 3, bias=False), nn.Tanh()]
-        if arch.skip:
+        if arch.half_skip:  # body split where the half-resolution features leave and where they come back
+            self.stem, self.head = nn.Sequential(*stem), nn.Sequential(*head)
+            self.down, self.middle = nn.Sequential(*body[:3]), nn.Sequential(*body[3:-3])
+            self.up = nn.Sequential(*body[-3:])
+        elif arch.skip:
             self.stem, self.body, self.head = nn.Sequential(*stem), nn.Sequential(*body), nn.Sequential(*head)
         else:  # one Sequential, as checkpoints written before the skip existed hold it
             self.main = nn.Sequential(*stem, *body, *head)
@@ -98,7 +110,11 @@ class StarGANGenerator(nn.Module):
         # The target attribute vector, tiled over the image, enters as extra input channels.
         tiled = c[:, :, None, None].to(x.dtype).expand(-1, -1, x.shape[2], x.shape[3])
         inputs = torch.cat([x, tiled], dim=1)
-        if self.arch.skip:
+        if self.arch.half_skip:
+            first = self.stem(inputs)
+            half = self.down(first)
+            h = self.head(torch.cat([self.up(torch.cat([self.middle(half), half], dim=1)), first], dim=1))
+        elif self.arch.skip:
             first = self.stem(inputs)
             h = self.head(torch.cat([self.body(first), first], dim=1))
         else:

@@ -104,6 +104,28 @@ def test_skip_carries_full_resolution_features_past_the_bottleneck(skip):
     assert torch.equal(a, b) is not skip
 
 
+@pytest.mark.parametrize("half_skip", [False, True])
+def test_half_skip_carries_half_resolution_features_past_the_bottleneck(half_skip):
+    arch = make_arch("stargan", num_attributes=2, image_size=16, g_width=4, res_blocks=1, skip=True,
+                     half_skip=half_skip)
+    G = build("stargan", **arch.to_dict())
+    # Silence the bottleneck: the first up-sampling's norm outputs 0, so ReLU passes nothing up from below.
+    with torch.no_grad():
+        bottleneck_norm = [m for m in G.modules() if isinstance(m, torch.nn.InstanceNorm2d)][-2]
+        bottleneck_norm.weight.zero_(), bottleneck_norm.bias.zero_()
+    up_path: list[torch.Tensor] = []  # the up-sampled features the output conv reads beside the full-res skip
+    G.head[0].register_forward_hook(lambda module, inputs, output: up_path.append(inputs[0][:, :4]))
+    c = torch.eye(2)[[0, 1]]
+    G(torch.rand(2, 3, 16, 16), c), G(torch.rand(2, 3, 16, 16), c)
+    # Only the half skip brings the input up past the silenced bottleneck.
+    assert torch.equal(up_path[0], up_path[1]) is not half_skip
+
+
+def test_half_skip_needs_the_full_resolution_skip():
+    with pytest.raises(ValueError, match="half_skip needs skip"):
+        make_arch("stargan", num_attributes=2, half_skip=True)
+
+
 class LinearCritic(torch.nn.Module):
     """D(x) = <w, x> as a 1x1 source map, plus constant attribute logits: grad_x D = w everywhere."""
 
@@ -563,17 +585,19 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
                 "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
                 "--device", "cpu", "--diff-augment", "translation, cutout", "--d-head-dropout", "0.25",
                 "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5", "--skip",
-                "--rec-noise", "0.1", "--rotate", "10", "--zoom", "0.1")
+                "--rec-noise", "0.1", "--rotate", "10", "--zoom", "0.1", "--half-skip")
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.training["diff_augment"] == "translation,cutout" and ckpt.training["lambda_cls_g"] == 2.0
     assert ckpt.training["lambda_change"] == 0.5 and ckpt.training["lambda_change_tv"] == 1.5
     assert ckpt.training["rec_noise"] == 0.1
     assert ckpt.training["rotate"] == 10.0 and ckpt.training["zoom"] == 0.1
-    assert ckpt.arch["d_head_dropout"] == 0.25 and ckpt.arch["skip"] is True
+    assert ckpt.arch["d_head_dropout"] == 0.25 and ckpt.arch["skip"] is True and ckpt.arch["half_skip"] is True
     assert ckpt.generator(torch.zeros(1, 3, 16, 16), torch.zeros(1, 7)).shape == (1, 3, 16, 16)
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")
     assert r.returncode == 2 and "unknown augmentation colour" in r.stderr
+    r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--half-skip")
+    assert r.returncode == 2 and "--half-skip needs --skip" in r.stderr
 
 
 @pytest.mark.parametrize("n_critic,g_updates", [(5, 1), (2, 3), (1, 6)])
