@@ -1,7 +1,8 @@
 """StarGAN evaluation on held-out data (`python -m training stargan-eval CKPT --data twemoji-faces:DIR`).
 
 Three figures, all on the test split (emoji whose every tone was held out of training):
-- tone: light-tone input -> tone_dark edit, L1 to the TRUE dark variant against the input's own L1 to it;
+- tone: light-tone input -> tone_dark edit, L1 to the TRUE dark variant against the input's own L1 to it
+  (with where the rest goes: tone pixels the edit left alone, and the share of its L1 outside them);
 - judge agreement: an attribute classifier trained on the real training split checks each
   single-attribute edit (the edited attribute, and the whole vector);
 - identity: with target = source attributes, the L1 change of the image.
@@ -43,30 +44,48 @@ def closer(edited: float, unedited: float) -> float:
     return round(1.0 - edited / unedited, 4) if unedited > 0 else float("nan")
 
 
+TONE_PIXEL_MIN_CHANGE = 0.05  # a pixel whose colour differs between two tones by more than this ([0, 1] scale)
+
+
+def where_the_error_goes(out: torch.Tensor, source: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
+    """Split a tone edit's miss: tone pixels (where source and true counterpart differ) the edit left alone
+    (moved less than a tenth of the way), and the share of the edit's L1 that lies outside the tone pixels."""
+    needed = (source - true).abs().mean(1) / 2
+    tone_pixels = needed > TONE_PIXEL_MIN_CHANGE
+    moved = (out - source).abs().mean(1) / 2
+    error = (out - true).abs().mean(1)
+    left_alone = (tone_pixels & (moved < 0.1 * needed)).sum() / tone_pixels.sum().clamp(min=1)
+    outside = error[~tone_pixels].sum() / error.sum().clamp(min=1e-12)
+    return {"tone_pixels_left_alone": round(left_alone.item(), 4), "error_outside_tone_pixels": round(outside.item(), 4)}
+
+
 def tone_figures(G: nn.Module, x: torch.Tensor, c: torch.Tensor, files: list[str], attributes: list[str],
                  tone_group: list[int], counterparts: dict[str, dict[str, str]]) -> dict[str, Any]:
     index = {f: i for i, f in enumerate(files)}
     names = [attributes[i] for i in tone_group]
 
-    def to_tone(sources: list[int], tone: str) -> tuple[float, float]:
+    def to_tone(sources: list[int], tone: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The edits of `sources` to `tone`, and their true counterparts in it."""
         true = [index[counterparts[files[i]][tone]] for i in sources]
         target = c[sources].clone()
         target[:, tone_group] = 0.0
         target[:, attributes.index(tone)] = 1.0
-        out = edit(G, x[sources], target)
-        return l1(out, x[true]), l1(x[sources], x[true])
+        return edit(G, x[sources], target), x[true]
 
     light = [i for i in range(len(files)) if c[i, attributes.index("tone_light")] == 1]
-    edited, unedited = to_tone(light, "tone_dark")
+    out, true = to_tone(light, "tone_dark")
+    edited, unedited = l1(out, true), l1(x[light], true)
+    split = where_the_error_goes(out, x[light], true)
     pairs = {}
     for src in names:
         for dst in names:
             if src != dst:
                 sources = [i for i in range(len(files)) if c[i, attributes.index(src)] == 1]
-                e, u = to_tone(sources, dst)
-                pairs[f"{src}->{dst}"] = closer(e, u)
+                pair_out, pair_true = to_tone(sources, dst)
+                pairs[f"{src}->{dst}"] = closer(l1(pair_out, pair_true), l1(x[sources], pair_true))
     return {"light_to_dark_inputs": len(light), "light_to_dark_l1_edit": round(edited, 4),
             "light_to_dark_l1_input": round(unedited, 4), "light_to_dark_closer": closer(edited, unedited),
+            **{f"light_to_dark_{k}": v for k, v in split.items()},
             "all_tone_pairs_mean_closer": round(sum(pairs.values()) / len(pairs), 4),
             "all_tone_pairs_closer": pairs}
 

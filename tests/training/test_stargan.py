@@ -726,6 +726,25 @@ def test_judge_figures_split_misses_into_faint_and_wrong_edits(editor, agreement
     assert figures["judge_misses_reading_the_source"] == reading_source
 
 
+def test_tone_error_split_names_skin_left_alone_and_changes_outside_it():
+    from training.stargan_eval import where_the_error_goes
+
+    source = torch.ones(1, 3, 2, 2)  # white; the true dark variant differs in the top row only (the "skin")
+    true = source.clone()
+    true[:, :, 0, :] = -1.0
+    half_done = source.clone()
+    half_done[:, :, 0, 0] = -1.0  # one skin pixel painted right, the other left as it was
+    assert where_the_error_goes(half_done, source, true) == {"tone_pixels_left_alone": 0.5,
+                                                             "error_outside_tone_pixels": 0.0}
+    spilled = true.clone()
+    spilled[:, :, 1, 1] = 0.0  # all skin right, and one untouched pixel greyed: every error lies outside it
+    assert where_the_error_goes(spilled, source, true) == {"tone_pixels_left_alone": 0.0,
+                                                           "error_outside_tone_pixels": 1.0}
+    faint = source.clone()
+    faint[:, :, 0, :] = 0.95  # moved 2.5% of the way: still left alone
+    assert where_the_error_goes(faint, source, true)["tone_pixels_left_alone"] == 1.0
+
+
 def test_evaluation_reports_the_three_figures(tmp_path):
     from training.stargan_eval import evaluate
 
@@ -742,6 +761,8 @@ def test_evaluation_reports_the_three_figures(tmp_path):
         assert grid.size == (2 + 8 * 18, 2 + 2 * 18)
     assert result["test_images"] == 12 and result["tone"]["light_to_dark_inputs"] == 2
     assert result["tone"]["light_to_dark_l1_input"] > 0
+    assert 0 <= result["tone"]["light_to_dark_tone_pixels_left_alone"] <= 1
+    assert 0 <= result["tone"]["light_to_dark_error_outside_tone_pixels"] <= 1
     # 12 inputs x 7 attributes, less the 12 edits towards the tone an input already has.
     assert result["judge"]["edits"] == 12 * 6
     assert 0 <= result["judge"]["judge_agreement"] <= 1 and result["identity_l1"] > 0
