@@ -153,7 +153,11 @@ class Trainer:
         if not path.is_file():
             raise ResumeError(f"--resume: no train state at {path} (it is written beside the checkpoint at each save)")
         state = torch.load(path, map_location=self.device, weights_only=True)  # never unpickles code
-        if state["family"] != self.cfg.family or state["arch"] != asdict(self.arch):
+        try:  # a state written before an arch field existed holds that field's default
+            saved_arch = asdict(make_arch(state["family"], **state["arch"]))
+        except (KeyError, ValueError):
+            saved_arch = state["arch"]
+        if state["family"] != self.cfg.family or saved_arch != asdict(self.arch):
             raise ResumeError(f"--resume: {path} holds a {state['family']} run with arch {state['arch']}, "
                               f"not {self.cfg.family} with {asdict(self.arch)}")
         self.G.load_state_dict(state["G"])

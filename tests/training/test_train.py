@@ -2,6 +2,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,22 @@ def test_resume_without_state_or_with_other_arch_is_refused(tiny_fashion, tmp_pa
                       arch={"num_classes": 10, "image_size": 28, "channels": 1, **TINY_ARCH, "g_width": 16})
     with pytest.raises(ResumeError, match="holds a acgan run with arch"):
         Trainer(cfg, TrainData("tiny", data.images, data.labels, {"classes": data.classes}))
+
+
+def test_resume_reads_a_state_written_before_an_arch_field_existed(tiny_fashion, tmp_path):
+    from training.loop import state_path_for
+
+    out = tmp_path / "old.safetensors"
+    first = make_trainer(tiny_fashion, out, steps=2)
+    first.run()
+    state = torch.load(state_path_for(out), weights_only=True)
+    # A field left at its default, dropped, as a state from before the field was added lacks it.
+    at_default = [f.name for f in fields(first.arch) if f.default is not MISSING and state["arch"][f.name] == f.default]
+    assert at_default, "the tiny arch leaves no field at its default"
+    state["arch"].pop(at_default[-1])
+    torch.save(state, state_path_for(out))
+    resumed = make_trainer(tiny_fashion, out, steps=4, resume=True)
+    assert resumed.step == 2
 
 
 def test_learning_rate_decays_linearly_to_zero():
