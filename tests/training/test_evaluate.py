@@ -186,3 +186,18 @@ def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_f
         faint = recorded["judge"]["judge_misses_reading_the_source"]
         assert f"too faint) | {100 * faint:.1f}% |" in report
     assert (out / "stargan_edits.png").is_file()
+
+
+def test_stargan_report_splits_the_tone_miss_when_the_figures_have_it(tmp_path):
+    from training.evaluate.report import stargan_section
+
+    tone = {"light_to_dark_l1_edit": 0.07, "light_to_dark_l1_input": 0.1}
+    metrics = {"test_images": 4, "data": "twemoji-faces:d", "identity_l1": 0.01, "reconstruction_l1": 0.02,
+               "judge": {"judge_agreement": 0.5, "judge_agreement_per_attribute": {"male": 0.5}},
+               "figures": {"edits": str(tmp_path / "edits.png")}, "tone": tone}
+    result = {"name": "s", "path": "s.safetensors", "metrics": metrics}
+    older = "\n".join(stargan_section(result, tmp_path))  # figures recorded before the split: no such rows
+    assert "0.0700 (0.1000)" in older and "left alone" not in older
+    tone.update(light_to_dark_tone_pixels_left_alone=0.33, light_to_dark_error_outside_tone_pixels=0.38)
+    report = "\n".join(stargan_section(result, tmp_path))
+    assert "the edit left alone | 33.0% |" in report and "outside those pixels | 38.0% |" in report

@@ -98,6 +98,11 @@ def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
         t = m["tone"]
         lines.append(f"| light -> dark tone: L1 to the true dark variant (input's L1 to it) | "
                      f"{t['light_to_dark_l1_edit']:.4f} ({t['light_to_dark_l1_input']:.4f}) |")
+        if "light_to_dark_tone_pixels_left_alone" in t:  # absent from figures recorded before it
+            lines.append(f"| ... pixels where the tones differ that the edit left alone | "
+                         f"{_pct(t['light_to_dark_tone_pixels_left_alone'])} |")
+            lines.append(f"| ... share of the edit's L1 outside those pixels | "
+                         f"{_pct(t['light_to_dark_error_outside_tone_pixels'])} |")
     lines += ["", f"![{r['name']}: held-out inputs, then each single-attribute edit]"
                   f"({Path(m['figures']['edits']).relative_to(out_dir)})", ""]
     return lines
