@@ -110,13 +110,9 @@ class StarGANGenerator(nn.Module):
         # The target attribute vector, tiled over the image, enters as extra input channels.
         tiled = c[:, :, None, None].to(x.dtype).expand(-1, -1, x.shape[2], x.shape[3])
         inputs = torch.cat([x, tiled], dim=1)
-        if self.arch.half_skip:
+        if self.arch.skip:
             first = self.stem(inputs)
-            half = self.down(first)
-            h = self.head(torch.cat([self.up(torch.cat([self.middle(half), half], dim=1)), first], dim=1))
-        elif self.arch.skip:
-            first = self.stem(inputs)
-            h = self.head(torch.cat([self.body(first), first], dim=1))
+            h = self.head(torch.cat([self._back_up_from(first), first], dim=1))
         else:
             h = self.main(inputs)
         if not self.arch.mask:
@@ -124,6 +120,13 @@ class StarGANGenerator(nn.Module):
         colour, mask = h[:, :-1].tanh(), (h[:, -1:] + self.mask_bias).sigmoid()
         # A convex combination of two images in [-1, 1]: the edit stays in range with no clamp.
         return mask * colour + (1.0 - mask) * x
+
+    def _back_up_from(self, first: torch.Tensor) -> torch.Tensor:
+        """The stem's features down through the bottleneck and back up to full resolution (skip mode)."""
+        if not self.arch.half_skip:
+            return self.body(first)
+        half = self.down(first)
+        return self.up(torch.cat([self.middle(half), half], dim=1))
 
 
 class StarGANDiscriminator(nn.Module):
