@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.attributes import AttributeDataset
+from training.attributes import AttributeDataset, binary_indices
 from training.data import to_unit_range
 from training.diff_augment import shifted_crops
 from training.losses import attribute_loss
@@ -69,3 +69,13 @@ def predict(net: nn.Module, images: torch.Tensor, groups: list[list[int]], batch
         pred[:, group] = 0.0
         pred[torch.arange(len(pred)), torch.tensor(group)[logits[:, group].argmax(1)]] = 1.0
     return pred
+
+
+def accuracy_by_group(pred: torch.Tensor, labels: torch.Tensor, attributes: list[str],
+                      groups: list[list[int]]) -> dict[str, float]:
+    """Share of images read right, per group (all its members right: "first..last") and per binary attribute."""
+    out = {}
+    for index in groups + [[i] for i in binary_indices(len(attributes), groups)]:
+        key = attributes[index[0]] if len(index) == 1 else f"{attributes[index[0]]}..{attributes[index[-1]]}"
+        out[key] = round((pred[:, index] == labels[:, index]).all(1).float().mean().item(), 4)
+    return out

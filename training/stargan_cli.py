@@ -1,4 +1,4 @@
-"""The StarGAN commands of `python -m training`: stargan, prepare-twemoji, stargan-eval.
+"""The StarGAN commands of `python -m training`: stargan, prepare-twemoji, stargan-eval, stargan-judge-cv.
 
 Kept apart from cli.py so the class-conditional CLI stays as it is; cli.py registers and dispatches these.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from training.attributes import ATTRIBUTE_SPEC_HELP, TWEMOJI_DEFAULT_DIR, load_attribute_dataset
 
-COMMANDS = ("stargan", "prepare-twemoji", "stargan-eval")
+COMMANDS = ("stargan", "prepare-twemoji", "stargan-eval", "stargan-judge-cv")
 
 STARGAN_EPILOG = """examples:
   python -m training prepare-twemoji --out data/twemoji-faces
@@ -111,6 +111,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--grid", type=Path, default=None, help="also write a PNG grid: held-out inputs (one light-tone "
                    "image per emoji, first 8) x each single-attribute edit")
 
+    text = "cross-validate stargan-eval's attribute classifier on the real training split (people kept whole)"
+    j = sub.add_parser("stargan-judge-cv", help=text, description=text + ": how well it reads real images, the "
+                       "ceiling of the agreement an editor can reach.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    j.add_argument("--data", default=f"twemoji-faces:{TWEMOJI_DEFAULT_DIR}", help=ATTRIBUTE_SPEC_HELP)
+    j.add_argument("--image-size", type=positive_int, default=32, help="the size the checkpoints edit at")
+    j.add_argument("--folds", type=positive_int, default=5)
+    j.add_argument("--judge-epochs", type=positive_int, default=60, help="epochs of each fold's classifier")
+    j.add_argument("--seed", type=non_negative_int, default=0)
+
 
 def augment_policy(text: str) -> str:
     """argparse type of --diff-augment: the policy checked and normalised ('a, b' -> 'a,b')."""
@@ -146,6 +156,11 @@ def run(args: argparse.Namespace) -> None:
         if args.record:
             update_training_metadata(args.checkpoint, {"metrics": {"stargan_eval": result}})
             print(f"recorded in {args.checkpoint}")
+    elif args.command == "stargan-judge-cv":
+        from training.judge_cv import judge_cross_validation
+
+        result = judge_cross_validation(args.data, args.image_size, args.folds, args.judge_epochs, args.seed)
+        print(json.dumps(result, indent=2))
 
 
 def run_train(args: argparse.Namespace) -> None:

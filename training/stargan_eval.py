@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from models import load_checkpoint
-from training.attribute_judge import predict, train_attribute_judge
-from training.attributes import (TWEMOJI_DEFAULT_DIR, AttributeDataset, binary_indices, group_indices,
+from training.attribute_judge import accuracy_by_group, predict, train_attribute_judge
+from training.attributes import (TWEMOJI_DEFAULT_DIR, AttributeDataset, group_indices,
                                  load_attribute_dataset, single_attribute_targets)
 from training.data import to_unit_range
 from training.families.stargan import edit_grid
@@ -156,11 +156,7 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
     x, c = to_unit_range(test.images), test.labels
 
     judge = train_attribute_judge(train, groups, judge_epochs, seed=seed)
-    real_pred = predict(judge, x, groups)
-    real_acc = {}  # per group (all members right) and per binary attribute
-    for index in groups + [[i] for i in binary_indices(len(attributes), groups)]:
-        key = attributes[index[0]] if len(index) == 1 else f"{attributes[index[0]]}..{attributes[index[-1]]}"
-        real_acc[key] = round((real_pred[:, index] == c[:, index]).all(1).float().mean().item(), 4)
+    real_acc = accuracy_by_group(predict(judge, x, groups), c, attributes, groups)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "data": data_spec, "test_images": len(test), "image_size": size,
         "judge_real_test_accuracy": real_acc,

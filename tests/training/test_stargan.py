@@ -655,6 +655,7 @@ def test_cli_defaults_to_decay_over_the_last_half():
     (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--lambda-cls-g", "-1"], "must be >= 0"),
     (["stargan", "--data", "twemoji-faces", "--out", "x.safetensors", "--lambda-change-tv", "-2"], "must be >= 0"),
     (["stargan-eval", "missing.safetensors"], "missing.safetensors: no such file"),
+    (["stargan-judge-cv", "--data", "twemoji-faces:/nonexistent"], "prepare-twemoji --out"),
 ])
 def test_cli_errors_have_status_2(args, message):
     r = run_cli(*args)
@@ -770,3 +771,60 @@ def test_evaluation_reports_the_three_figures(tmp_path):
     on_training = result["judge_on_training_images"]  # every training image, each edited 6 ways
     assert on_training["images"] == len(data) and 0 <= on_training["judge_agreement"] <= 1
     assert set(on_training["judge_agreement_per_attribute"]) == set(data.attributes)
+
+
+def test_person_folds_keep_every_person_in_one_fold():
+    from training.judge_cv import person_folds
+
+    people = [p for p in "abcdef" for _ in range(3)]  # 6 people, 3 images each
+    fold = person_folds(people, 3, seed=1)
+    for p in "abcdef":
+        assert len({int(fold[i]) for i, q in enumerate(people) if q == p}) == 1
+    assert sorted(fold.bincount().tolist()) == [6, 6, 6]  # two whole people per fold
+    for folds in (1, 7):
+        with pytest.raises(ValueError, match="need 2 to 6"):
+            person_folds(people, folds)
+
+
+def test_people_of_names_all_tones_of_an_emoji_alike(tmp_path):
+    from training.judge_cv import people_of
+
+    png, emoji_json = fake_emoji_packages(tmp_path)
+    prepare_twemoji(tmp_path / "tw", holdout=0.3, png_dir=png, emoji_json=emoji_json)
+    counterparts = json.loads((tmp_path / "tw" / "counterparts.json").read_text())
+    files = ["1f468.png", "1f468-1f3ff.png", "1f469-1f3fb.png", "not-in-counterparts.png"]
+    man, dark_man, woman, other = people_of(files, counterparts)
+    assert man == dark_man and len({man, woman, other}) == 3 and other == "not-in-counterparts.png"
+
+
+def test_accuracy_by_group_counts_a_group_right_only_when_all_of_it_is():
+    from training.attribute_judge import accuracy_by_group
+
+    labels = torch.tensor([[1., 0., 1.], [0., 1., 0.], [1., 0., 0.], [0., 1., 1.]])
+    pred = torch.tensor([[1., 0., 1.], [1., 0., 0.], [1., 0., 1.], [0., 1., 1.]])
+    assert accuracy_by_group(pred, labels, ["a", "b", "male"], [[0, 1]]) == {"a..b": 0.75, "male": 0.75}
+
+
+def test_judge_cross_validation_reads_each_image_with_a_judge_not_trained_on_its_person(tmp_path, monkeypatch):
+    import training.judge_cv as judge_cv
+
+    png, emoji_json = fake_emoji_packages(tmp_path)
+    data_dir = tmp_path / "tw"
+    prepare_twemoji(data_dir, holdout=0.3, png_dir=png, emoji_json=emoji_json)
+    counterparts = json.loads((data_dir / "counterparts.json").read_text())
+    trained_on: list[set[str]] = []
+    real_train = judge_cv.train_attribute_judge
+
+    def recording(data, groups, epochs, seed):
+        trained_on.append(set(judge_cv.people_of(data.files, counterparts)))
+        return real_train(data, groups, epochs, seed=seed)
+
+    monkeypatch.setattr(judge_cv, "train_attribute_judge", recording)
+    result = judge_cv.judge_cross_validation(f"twemoji-faces:{data_dir}", image_size=8, folds=2, epochs=1)
+    train = load_attribute_dataset(f"twemoji-faces:{data_dir}", "train", 8)
+    people = set(judge_cv.people_of(train.files, counterparts))
+    assert result["images"] == len(train) == 24 and result["people"] == len(people) == 4
+    assert len(trained_on) == 2 and trained_on[0].isdisjoint(trained_on[1])  # each fold's judge saw the other fold
+    assert trained_on[0] | trained_on[1] == people
+    assert set(result["accuracy"]) == {"tone_default..tone_dark", "male"}
+    assert all(0 <= v <= 1 for v in result["accuracy"].values())
