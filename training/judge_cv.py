@@ -60,9 +60,9 @@ def judge_cross_validation(data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_DIR
                            folds: int = 5, epochs: int = 60, seed: int = 0) -> dict[str, Any]:
     data = load_attribute_dataset(data_spec, "train", image_size)
     kind, _, arg = data_spec.partition(":")
-    counterparts_path = Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE
-    # CelebA has no person key here: each image is its own person.
-    counterparts = json.loads(counterparts_path.read_text()) if kind == "twemoji-faces" else {}
+    counterparts = {}  # CelebA has no person key here: each image is its own person
+    if kind == "twemoji-faces":
+        counterparts = json.loads((Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE).read_text())
     groups = group_indices(data.attributes, data.attribute_groups)
     result = cross_validate_judge(data, groups, people_of(data.files, counterparts), folds, epochs, seed)
     return {"data": data_spec, "image_size": image_size, **result}

@@ -18,6 +18,7 @@ STARGAN_EPILOG = """examples:
   python -m training stargan --data twemoji-faces:data/twemoji-faces --image-size 32 --out checkpoints/stargan.safetensors
   python -m training stargan --data celeba:data/celeba --attrs Black_Hair,Blond_Hair,Brown_Hair,Male,Young --out runs/celeba.safetensors
   python -m training stargan-eval checkpoints/stargan.safetensors --data twemoji-faces:data/twemoji-faces
+  python -m training stargan-judge-cv --data twemoji-faces:data/twemoji-faces
 """
 
 
