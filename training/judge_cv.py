@@ -8,9 +8,7 @@ that looked exactly like a real image would be read no better than one. Not a ta
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,7 +16,7 @@ import torch
 from training.attribute_judge import accuracy_by_group, predict, train_attribute_judge
 from training.attributes import TWEMOJI_DEFAULT_DIR, AttributeDataset, group_indices, load_attribute_dataset
 from training.data import to_unit_range
-from training.twemoji import COUNTERPARTS_FILE
+from training.twemoji import read_counterparts
 
 
 def people_of(files: list[str], counterparts: dict[str, dict[str, str]]) -> list[str]:
@@ -59,10 +57,7 @@ def cross_validate_judge(data: AttributeDataset, groups: list[list[int]], people
 def judge_cross_validation(data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_DIR}", image_size: int = 32,
                            folds: int = 5, epochs: int = 60, seed: int = 0) -> dict[str, Any]:
     data = load_attribute_dataset(data_spec, "train", image_size)
-    kind, _, arg = data_spec.partition(":")
-    counterparts = {}  # CelebA has no person key here: each image is its own person
-    if kind == "twemoji-faces":
-        counterparts = json.loads((Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE).read_text())
+    counterparts = read_counterparts(data_spec) or {}  # CelebA has none: each image is its own person
     groups = group_indices(data.attributes, data.attribute_groups)
     result = cross_validate_judge(data, groups, people_of(data.files, counterparts), folds, epochs, seed)
     return {"data": data_spec, "image_size": image_size, **result}

@@ -12,7 +12,6 @@ L1 is the mean absolute pixel difference on a [0, 1] scale.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from training.attributes import (TWEMOJI_DEFAULT_DIR, AttributeDataset, group_in
                                  load_attribute_dataset, single_attribute_targets)
 from training.data import to_unit_range
 from training.families.stargan import edit_grid
-from training.twemoji import COUNTERPARTS_FILE
+from training.twemoji import read_counterparts
 
 PASS = {"tone_closer": 0.40, "judge_agreement": 0.90, "identity_l1": 0.05}
 
@@ -161,10 +160,8 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
         "checkpoint": str(checkpoint), "data": data_spec, "test_images": len(test), "image_size": size,
         "judge_real_test_accuracy": real_acc,
     }
-    kind, _, arg = data_spec.partition(":")
     tone_group = next((g for g in groups if "tone_dark" in [attributes[i] for i in g]), None)
-    if kind == "twemoji-faces" and tone_group is not None:
-        counterparts = json.loads((Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE).read_text())
+    if tone_group is not None and (counterparts := read_counterparts(data_spec)) is not None:
         result["tone"] = tone_figures(G, x, c, test.files, attributes, tone_group, counterparts)
     result["judge"] = judge_figures(G, judge, x, c, attributes, groups)
     result["judge_on_training_images"] = training_split_figures(G, judge, train, groups)

