@@ -128,6 +128,7 @@ class Trainer:
         self.step = 0
         self.wall_time = 0.0
         self.smoothed: dict[str, float] = {}
+        self.stages: list[dict[str, Any]] = []  # earlier stages of a chain of resumes, oldest first
         if cfg.resume:
             self._load_state()
         self.G_train: torch.nn.Module = self.G
@@ -146,6 +147,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
             "smoothed": dict(self.smoothed), "cpu_rng": torch.get_rng_state(),
+            "stage": self.stage(), "stages": self.stages,
         }
 
     def _load_state(self) -> None:
@@ -170,6 +172,22 @@ class Trainer:
         torch.set_rng_state(state["cpu_rng"].cpu())
         self.step, self.wall_time = int(state["step"]), float(state["wall_time"])
         self.smoothed = dict(state["smoothed"])
+        self.stages = list(state.get("stages", []))
+        previous = state.get("stage")
+        if previous != self.stage():  # resumed with other options, schedule or code: the old ones end here
+            recorded = previous if previous is not None else {}  # a state written before stages were recorded
+            self.stages.append({**recorded, "to_step": self.step, "wall_time_s": round(self.wall_time, 1)})
+
+    def stage(self) -> dict[str, Any]:
+        """What this run was asked to do: its options, schedule and code, without what it measured.
+
+        A checkpoint made by resuming with other options (a longer schedule, another loss weight) records the
+        earlier stages under `training.stages`, so the summary describes how the weights were really made.
+        """
+        summary = self.training_summary()
+        for measured in ("steps", "wall_time_s", "metrics", "stages"):
+            summary.pop(measured, None)
+        return {**summary, "schedule_steps": self.cfg.steps}
 
     def training_summary(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -180,6 +198,7 @@ class Trainer:
             "lr_decay_start": cfg.lr_decay_start, "device": self.device.type,
             "wall_time_s": round(self.wall_time, 1),
             "metrics": {"losses": {k: round(v, 4) for k, v in sorted(self.smoothed.items())}},
+            **({"stages": self.stages} if self.stages else {}),
         }
 
     def save(self) -> None:

@@ -119,6 +119,44 @@ def test_resume_reads_a_state_written_before_an_arch_field_existed(tiny_fashion,
     assert resumed.step == 2
 
 
+def test_a_resume_with_other_options_records_the_earlier_stage(tiny_fashion, tmp_path):
+    out = tmp_path / "chain.safetensors"
+    make_trainer(tiny_fashion, out, steps=2).run()
+    make_trainer(tiny_fashion, out, steps=4, resume=True, lr_g=5e-5).run()
+    training = load_checkpoint(out).training
+    assert training["steps"] == 4 and training["lr_g"] == 5e-5
+    [first] = training["stages"]
+    assert (first["to_step"], first["schedule_steps"], first["lr_g"]) == (2, 2, 2e-4)
+    assert first["wall_time_s"] <= training["wall_time_s"]
+    assert "metrics" not in first  # what a stage was asked to do, not what it measured
+
+    # A resume that changes nothing (a run picked up after a crash) continues the same stage.
+    crashed = make_trainer(tiny_fashion, out, steps=8, resume=True, lr_g=5e-5)
+    crashed.train_step()
+    crashed.train_step()
+    crashed.save()
+    make_trainer(tiny_fashion, out, steps=8, resume=True, lr_g=5e-5).run()
+    stages = load_checkpoint(out).training["stages"]
+    assert [(s["to_step"], s["schedule_steps"]) for s in stages] == [(2, 2), (4, 4)]
+
+
+def test_a_state_written_before_stages_were_recorded_leaves_an_unrecorded_stage(tiny_fashion, tmp_path):
+    out = tmp_path / "old.safetensors"
+    make_trainer(tiny_fashion, out, steps=2).run()
+    state = torch.load(state_path_for(out), weights_only=True)
+    del state["stage"], state["stages"]
+    torch.save(state, state_path_for(out))
+    make_trainer(tiny_fashion, out, steps=4, resume=True).run()
+    [old] = load_checkpoint(out).training["stages"]
+    assert old["to_step"] == 2 and "lr_g" not in old
+
+
+def test_a_run_never_resumed_has_no_stages(tiny_fashion, tmp_path):
+    out = tmp_path / "one.safetensors"
+    make_trainer(tiny_fashion, out, steps=2).run()
+    assert "stages" not in load_checkpoint(out).training
+
+
 def test_learning_rate_decays_linearly_to_zero():
     assert learning_rate(1e-3, 10, 100, None) == 1e-3
     assert learning_rate(1e-3, 49, 100, 0.5) == 1e-3
