@@ -93,6 +93,7 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
                   groups: list[list[int]]) -> dict[str, Any]:
     targets = single_attribute_targets(c, groups)  # [N, A, A]
     per: dict[str, float] = {}
+    read_as: dict[str, dict[str, int]] = {}  # per target inside a one-hot group: what the edits were read as
     hits = whole = total = misses_as_source = 0
     for i, name in enumerate(attributes):
         changed = (targets[:, i] != c).any(1)  # identity "edits" (already that tone) are not edits
@@ -107,12 +108,15 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
         whole += int((pred == t).all(1).sum())
         total += len(t)
         misses_as_source += int((~ok & (pred[:, group] == c[changed][:, group]).all(1)).sum())
+        if len(group) > 1:
+            counts = pred[:, group].sum(0).int().tolist()
+            read_as[name] = {attributes[j]: n for j, n in zip(group, counts) if n}
     misses = total - hits
     # Tells an edit too faint to read (the classifier still sees the input's own value) from a wrong one.
     source_share = round(misses_as_source / misses, 4) if misses else None
     return {"edits": total, "judge_agreement": round(hits / total, 4),
             "judge_agreement_whole_vector": round(whole / total, 4), "judge_agreement_per_attribute": per,
-            "judge_misses_reading_the_source": source_share}
+            "judge_misses_reading_the_source": source_share, "judge_reads_group_edits_as": read_as}
 
 
 TRAINING_IMAGES_SCORED = 2000  # all of twemoji-faces' 918; a fixed first slice of a CelebA-sized split

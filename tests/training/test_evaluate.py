@@ -201,3 +201,19 @@ def test_stargan_report_splits_the_tone_miss_when_the_figures_have_it(tmp_path):
     tone.update(light_to_dark_tone_pixels_left_alone=0.33, light_to_dark_error_outside_tone_pixels=0.38)
     report = "\n".join(stargan_section(result, tmp_path))
     assert "the edit left alone | 33.0% |" in report and "outside those pixels | 38.0% |" in report
+
+
+def test_stargan_report_names_what_group_edits_were_misread_as(tmp_path):
+    from training.evaluate.report import stargan_section
+
+    judge = {"judge_agreement": 0.6, "judge_agreement_per_attribute": {"tone_light": 0.6, "male": 0.5}}
+    metrics = {"test_images": 4, "data": "twemoji-faces:d", "identity_l1": 0.01, "reconstruction_l1": 0.02,
+               "judge": judge, "figures": {"edits": str(tmp_path / "edits.png")}}
+    result = {"name": "s", "path": "s.safetensors", "metrics": metrics}
+    older = "\n".join(stargan_section(result, tmp_path))  # figures recorded before the counts: plain rows
+    assert "| ... edits to `tone_light` | 60.0% |" in older
+    judge["judge_reads_group_edits_as"] = {"tone_light": {"tone_default": 1, "tone_light": 6, "tone_medium_light": 3}}
+    report = "\n".join(stargan_section(result, tmp_path))
+    # The misreadings, most frequent first; the edits read as asked are not repeated; male has no group.
+    assert "| ... edits to `tone_light` | 60.0% (misread as `tone_medium_light` 3, `tone_default` 1) |" in report
+    assert "| ... edits to `male` | 50.0% |" in report

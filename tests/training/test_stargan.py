@@ -710,12 +710,18 @@ class WritesAttributes(torch.nn.Module):
         return out
 
 
-@pytest.mark.parametrize("editor,agreement,reading_source", [
-    (WritesAttributes(lambda source, target: target), 1.0, None),  # every edit read as asked: no misses to split
-    (WritesAttributes(), 0.0, 1.0),  # nothing changed: every miss reads the input's own tone
-    (WritesAttributes(lambda source, target: 1 - source - target), 0.0, 0.0),  # the third tone: wrong, not faint
+@pytest.mark.parametrize("editor,agreement,reading_source,b_read_as", [
+    # every edit read as asked: no misses to split
+    (WritesAttributes(lambda source, target: target), 1.0, None, {"b": 2}),
+    # nothing changed: every miss reads the input's own tone
+    (WritesAttributes(), 0.0, 1.0, {"a": 1, "c": 1}),
+    # the third tone: wrong, not faint (from a, asked for b, reads c; from c, reads a)
+    (WritesAttributes(lambda source, target: 1 - source - target), 0.0, 0.0, {"a": 1, "c": 1}),
+    # every edit read as c, whatever was asked
+    (WritesAttributes(lambda source, target: torch.tensor([0.0, 0.0, 1.0]).expand_as(target)), 0.3333, 0.5,
+     {"c": 2}),
 ])
-def test_judge_figures_split_misses_into_faint_and_wrong_edits(editor, agreement, reading_source):
+def test_judge_figures_split_misses_into_faint_and_wrong_edits(editor, agreement, reading_source, b_read_as):
     from training.stargan_eval import judge_figures
 
     c = torch.eye(3)  # three inputs, one in each tone of a 3-tone group
@@ -725,6 +731,7 @@ def test_judge_figures_split_misses_into_faint_and_wrong_edits(editor, agreement
     assert figures["edits"] == 6  # 3 inputs x 3 tones, less the 3 edits to the tone each already has
     assert figures["judge_agreement"] == agreement
     assert figures["judge_misses_reading_the_source"] == reading_source
+    assert figures["judge_reads_group_edits_as"]["b"] == b_read_as  # the edits asked to be b (from a and c)
 
 
 def test_tone_error_split_names_skin_left_alone_and_changes_outside_it():

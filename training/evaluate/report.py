@@ -87,8 +87,12 @@ def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
     lines = [f"## StarGAN: `{r['name']}` ({r['path']}, {m['test_images']} held-out images of {m['data']})", "",
              "| figure | value |", "| --- | --- |",
              f"| attribute classifier reads the edit as the target (all edits) | {_pct(judge['judge_agreement'])} |"]
+    read_as = judge.get("judge_reads_group_edits_as", {})  # absent from figures recorded before it
     for attribute, share in judge["judge_agreement_per_attribute"].items():
-        lines.append(f"| ... edits to `{attribute}` | {_pct(share)} |")
+        misread = sorted(((n, other) for other, n in read_as.get(attribute, {}).items() if other != attribute),
+                         reverse=True)
+        also = f" (misread as {', '.join(f'`{other}` {n}' for n, other in misread)})" if misread else ""
+        lines.append(f"| ... edits to `{attribute}` | {_pct(share)}{also} |")
     if judge.get("judge_misses_reading_the_source") is not None:  # absent from figures recorded before it
         lines.append(f"| misses where the classifier still reads the input's own value (too faint) | "
                      f"{_pct(judge['judge_misses_reading_the_source'])} |")
