@@ -37,12 +37,19 @@ class StarGANArch:
     # arm) is known only from the bottleneck's map, a quarter of the image's side, so masks come out
     # blurred and miss thin skin. Needs `skip`.
     half_skip: bool = False
+    # The target vector scales and shifts the full-resolution skip's features before the output conv (FiLM,
+    # Perez et al. 2018). The stem sees the target only as constant channels, which its InstanceNorm all but
+    # subtracts away, so the skip tells the output conv what each pixel is (skin, hair) but not what it should
+    # become; per-channel gains from the target let the same pixel map to each target's colour. Needs `skip`.
+    skip_film: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.d_head_dropout < 1.0:
             raise ValueError(f"d_head_dropout must be in [0, 1), got {self.d_head_dropout}")
         if self.half_skip and not self.skip:
             raise ValueError("half_skip needs skip: the half-resolution skip joins the full-resolution one")
+        if self.skip_film and not self.skip:
+            raise ValueError("skip_film needs skip: it conditions the full-resolution skip's features")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +112,9 @@ class StarGANGenerator(nn.Module):
             self.stem, self.body, self.head = nn.Sequential(*stem), nn.Sequential(*body), nn.Sequential(*head)
         else:  # one Sequential, as checkpoints written before the skip existed hold it
             self.main = nn.Sequential(*stem, *body, *head)
+        if arch.skip_film:  # a gain and a shift per skip channel; zero: it starts as the plain skip
+            self.skip_film = nn.Linear(arch.num_attributes, 2 * w)
+            nn.init.zeros_(self.skip_film.weight), nn.init.zeros_(self.skip_film.bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         # The target attribute vector, tiled over the image, enters as extra input channels.
@@ -112,7 +122,7 @@ class StarGANGenerator(nn.Module):
         inputs = torch.cat([x, tiled], dim=1)
         if self.arch.skip:
             first = self.stem(inputs)
-            h = self.head(torch.cat([self._back_up_from(first), first], dim=1))
+            h = self.head(torch.cat([self._back_up_from(first), self._conditioned(first, c)], dim=1))
         else:
             h = self.main(inputs)
         if not self.arch.mask:
@@ -120,6 +130,13 @@ class StarGANGenerator(nn.Module):
         colour, mask = h[:, :-1].tanh(), (h[:, -1:] + self.mask_bias).sigmoid()
         # A convex combination of two images in [-1, 1]: the edit stays in range with no clamp.
         return mask * colour + (1.0 - mask) * x
+
+    def _conditioned(self, skip: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The skip's features as the output conv reads them: with skip_film, scaled and shifted by the target."""
+        if not self.arch.skip_film:
+            return skip
+        gain, shift = self.skip_film(c.to(skip.dtype))[:, :, None, None].chunk(2, dim=1)
+        return skip * (1.0 + gain) + shift
 
     def _back_up_from(self, first: torch.Tensor) -> torch.Tensor:
         """The stem's features down through the bottleneck and back up to full resolution (skip mode)."""

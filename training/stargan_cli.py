@@ -79,6 +79,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "(a U-Net skip, beyond the paper), so an edit's mask can follow a region's exact border")
     p.add_argument("--half-skip", action="store_true", help="with --skip, G's half-resolution features also join "
                    "its last up-sampling conv, so masks follow thin regions (a rim, an arm) too, beyond the paper")
+    p.add_argument("--skip-film", action="store_true", help="with --skip, the target vector scales and shifts the "
+                   "skip's features per channel (FiLM, beyond the paper), so each pixel's new colour can follow the target")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
     p.add_argument("--rotate", type=non_negative_float, default=0.0, metavar="DEG",
                    help="turn each real image by up to +-DEG degrees, with probability 1/2 (default: 0, off)")
@@ -172,11 +174,14 @@ def run_train(args: argparse.Namespace) -> None:
         raise CLIError(f"--out must end in .safetensors, got {args.out}")
     if args.half_skip and not args.skip:
         raise CLIError("--half-skip needs --skip: the half-resolution skip joins the full-resolution one")
+    if args.skip_film and not args.skip:
+        raise CLIError("--skip-film needs --skip: it conditions the full-resolution skip's features")
     attrs = [a.strip() for a in args.attrs.split(",") if a.strip()] if args.attrs else None
     data = load_attribute_dataset(args.data, "train", args.image_size, attrs)
     arch = {"num_attributes": len(data.attributes), "image_size": data.image_size, "channels": data.channels,
             "g_width": args.g_width, "d_width": args.d_width, "res_blocks": args.res_blocks,
-            "mask": args.mask, "skip": args.skip, "half_skip": args.half_skip, "d_head_dropout": args.d_head_dropout,
+            "mask": args.mask, "skip": args.skip, "half_skip": args.half_skip, "skip_film": args.skip_film,
+            "d_head_dropout": args.d_head_dropout,
             "d_layers": args.d_layers or default_d_layers(data.image_size)}
     cfg = TrainConfig(
         family="stargan", out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,

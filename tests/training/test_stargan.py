@@ -124,6 +124,29 @@ def test_half_skip_carries_half_resolution_features_past_the_bottleneck(half_ski
 def test_half_skip_needs_the_full_resolution_skip():
     with pytest.raises(ValueError, match="half_skip needs skip"):
         make_arch("stargan", num_attributes=2, half_skip=True)
+    with pytest.raises(ValueError, match="skip_film needs skip"):
+        make_arch("stargan", num_attributes=2, skip_film=True)
+
+
+def test_skip_film_starts_as_the_plain_skip_and_lets_the_target_scale_and_shift_it():
+    common = dict(num_attributes=2, image_size=16, g_width=4, res_blocks=1, skip=True, mask=True)
+    plain = build("stargan", **make_arch("stargan", **common).to_dict())
+    film = build("stargan", **make_arch("stargan", **common, skip_film=True).to_dict())
+    missing, unexpected = film.load_state_dict(plain.state_dict(), strict=False)
+    assert set(missing) == {"skip_film.weight", "skip_film.bias"} and not unexpected
+    x, c = torch.rand(2, 3, 16, 16) * 2 - 1, torch.eye(2)
+    assert torch.equal(film(x, c), plain(x, c))  # zero gains and shifts: a new G is the plain skip G
+
+    seen: list[torch.Tensor] = []  # the skip's features as the output conv reads them (after the up path's 4)
+    film.head[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0][:, 4:]))
+    plain.head[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0][:, 4:]))
+    with torch.no_grad():  # target 0 doubles every skip channel, target 1 shifts every one by 1
+        film.skip_film.weight.zero_()
+        film.skip_film.weight[:4, 0] = 1.0
+        film.skip_film.weight[4:, 1] = 1.0
+        film(x, c), plain(x, c)
+    conditioned, skip = seen[-2:]
+    assert torch.allclose(conditioned[0], 2 * skip[0]) and torch.allclose(conditioned[1], skip[1] + 1)
 
 
 class LinearCritic(torch.nn.Module):
@@ -585,7 +608,7 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
                 "--batch-size", "4", "--g-width", "4", "--d-width", "4", "--res-blocks", "1", "--no-progress",
                 "--device", "cpu", "--diff-augment", "translation, cutout", "--d-head-dropout", "0.25",
                 "--lambda-cls-g", "2", "--lambda-change", "0.5", "--lambda-change-tv", "1.5", "--skip",
-                "--rec-noise", "0.1", "--rotate", "10", "--zoom", "0.1", "--half-skip")
+                "--rec-noise", "0.1", "--rotate", "10", "--zoom", "0.1", "--half-skip", "--skip-film")
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(out)
     assert ckpt.training["diff_augment"] == "translation,cutout" and ckpt.training["lambda_cls_g"] == 2.0
@@ -593,11 +616,14 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
     assert ckpt.training["rec_noise"] == 0.1
     assert ckpt.training["rotate"] == 10.0 and ckpt.training["zoom"] == 0.1
     assert ckpt.arch["d_head_dropout"] == 0.25 and ckpt.arch["skip"] is True and ckpt.arch["half_skip"] is True
+    assert ckpt.arch["skip_film"] is True
     assert ckpt.generator(torch.zeros(1, 3, 16, 16), torch.zeros(1, 7)).shape == (1, 3, 16, 16)
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--diff-augment", "colour")
     assert r.returncode == 2 and "unknown augmentation colour" in r.stderr
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--half-skip")
     assert r.returncode == 2 and "--half-skip needs --skip" in r.stderr
+    r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--skip-film")
+    assert r.returncode == 2 and "--skip-film needs --skip" in r.stderr
 
 
 @pytest.mark.parametrize("n_critic,g_updates", [(5, 1), (2, 3), (1, 6)])
