@@ -38,9 +38,10 @@ class StarGANArch:
     # blurred and miss thin skin. Needs `skip`.
     half_skip: bool = False
     # The target vector scales and shifts the full-resolution skip's features before the output conv (FiLM,
-    # Perez et al. 2018). The stem sees the target only as constant channels, which its InstanceNorm all but
-    # subtracts away, so the skip tells the output conv what each pixel is (skin, hair) but not what it should
-    # become; per-channel gains from the target let the same pixel map to each target's colour. Needs `skip`.
+    # Perez et al. 2018). The stem sees the target as constant channels, so after its InstanceNorm the target is
+    # left only as a per-channel shift, the same at every pixel inside the border: the skip tells the output conv
+    # what each pixel is (skin, hair) but not what it should become. Gains from the target let the same pixel
+    # features map to each target's colour. Needs `skip`.
     skip_film: bool = False
 
     def __post_init__(self) -> None:
