@@ -70,10 +70,10 @@ STARGAN_LONG_TURNS = --diff-augment translation --rotate 30 --zoom 0.25 --lambda
 .PHONY: train-stargan-long eval-stargan-long
 train-stargan-long: prepare-twemoji
 	$(STARGAN_LONG) --steps $(word 1,$(STARGAN_LONG_ENDS)) --lambda-id 5
-	$(STARGAN_LONG) --resume --steps $(word 2,$(STARGAN_LONG_ENDS)) --lambda-id 5 --diff-augment translation --rotate 15 --zoom 0.15 \
-		--lambda-cls-g 2
-	$(STARGAN_LONG) --resume --steps $(word 3,$(STARGAN_LONG_ENDS)) --lambda-id 5 --diff-augment translation --rotate 15 --zoom 0.15 \
-		--lambda-cls-g 2 --n-critic 2
+	$(STARGAN_LONG) --resume --steps $(word 2,$(STARGAN_LONG_ENDS)) --lambda-id 5 --diff-augment translation \
+		--rotate 15 --zoom 0.15 --lambda-cls-g 2
+	$(STARGAN_LONG) --resume --steps $(word 3,$(STARGAN_LONG_ENDS)) --lambda-id 5 --diff-augment translation \
+		--rotate 15 --zoom 0.15 --lambda-cls-g 2 --n-critic 2
 	$(STARGAN_LONG) --resume --steps $(word 4,$(STARGAN_LONG_ENDS)) $(STARGAN_LONG_TURNS)
 	$(STARGAN_LONG) --resume --steps $(word 5,$(STARGAN_LONG_ENDS)) $(STARGAN_LONG_TURNS)
 	$(STARGAN_LONG) --resume --steps $(word 6,$(STARGAN_LONG_ENDS)) $(STARGAN_LONG_TURNS) --lambda-cls-g 4

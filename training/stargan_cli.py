@@ -80,7 +80,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--half-skip", action="store_true", help="with --skip, G's half-resolution features also join "
                    "its last up-sampling conv, so masks follow thin regions (a rim, an arm) too, beyond the paper")
     p.add_argument("--skip-film", action="store_true", help="with --skip, the target vector scales and shifts the "
-                   "skip's features per channel (FiLM, beyond the paper), so each pixel's new colour can follow the target")
+                   "skip's features per channel (FiLM, beyond the paper), so a pixel's new colour can follow the "
+                   "target")
     p.add_argument("--hflip", action="store_true", help="mirror each real image with probability 1/2")
     p.add_argument("--rotate", type=non_negative_float, default=0.0, metavar="DEG",
                    help="turn each real image by up to +-DEG degrees, with probability 1/2 (default: 0, off)")
