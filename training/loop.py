@@ -184,19 +184,18 @@ class Trainer:
         A checkpoint made by resuming with other options (a longer schedule, another loss weight) records the
         earlier stages under `training.stages`, so the summary describes how the weights were really made.
         """
-        summary = self.training_summary()
-        for measured in ("steps", "wall_time_s", "metrics", "stages"):
-            summary.pop(measured, None)
-        return {**summary, "schedule_steps": self.cfg.steps}
-
-    def training_summary(self) -> dict[str, Any]:
         cfg = self.cfg
         return {
-            "dataset": self.data.name, "steps": self.step, "seed": cfg.seed, "commit": self.commit,
+            "dataset": self.data.name, "seed": cfg.seed, "commit": self.commit,
             "batch_size": cfg.batch_size, "world_size": self.dist.world_size, "loss": self.loss_kind,
             "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas), "ema_decay": cfg.ema_decay, **cfg.family_options,
-            "lr_decay_start": cfg.lr_decay_start, "device": self.device.type,
-            "wall_time_s": round(self.wall_time, 1),
+            "lr_decay_start": cfg.lr_decay_start, "device": self.device.type, "schedule_steps": cfg.steps,
+        }
+
+    def training_summary(self) -> dict[str, Any]:
+        """The stage's options beside what was measured: steps done, wall time, losses, and the earlier stages."""
+        return {
+            **self.stage(), "steps": self.step, "wall_time_s": round(self.wall_time, 1),
             "metrics": {"losses": {k: round(v, 4) for k, v in sorted(self.smoothed.items())}},
             **({"stages": self.stages} if self.stages else {}),
         }

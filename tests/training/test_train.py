@@ -124,7 +124,7 @@ def test_a_resume_with_other_options_records_the_earlier_stage(tiny_fashion, tmp
     make_trainer(tiny_fashion, out, steps=2).run()
     make_trainer(tiny_fashion, out, steps=4, resume=True, lr_g=5e-5).run()
     training = load_checkpoint(out).training
-    assert training["steps"] == 4 and training["lr_g"] == 5e-5
+    assert training["steps"] == 4 and training["lr_g"] == 5e-5 and training["schedule_steps"] == 4
     [first] = training["stages"]
     assert (first["to_step"], first["schedule_steps"], first["lr_g"]) == (2, 2, 2e-4)
     assert first["wall_time_s"] <= training["wall_time_s"]
