@@ -61,6 +61,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "what D reads, beyond the paper (default: 0, off)")
     p.add_argument("--lambda-cls-g", type=non_negative_float, default=1.0,
                    help="G's weight on D's attribute loss of its edits; D's stays 1 (default: 1, the paper's)")
+    p.add_argument("--lambda-cls-fake", type=non_negative_float, default=0.0,
+                   help="weight of D's attribute loss on G's edits against the attributes each edit was made "
+                   "from, so D's head finds what an edit left of its source and G must change all of it, beyond "
+                   "the paper (default: 0, off)")
     p.add_argument("--lambda-change", type=non_negative_float, default=0.0,
                    help="weight of the L1 of each edit, |G(x, c_trg) - x|, so edits stay where the attribute is, "
                    "beyond the paper (default: 0, off)")
@@ -192,5 +196,6 @@ def run_train(args: argparse.Namespace) -> None:
                         "lambda_cls_gp": args.lambda_cls_gp, "diff_augment": args.diff_augment,
                         "n_critic": args.n_critic, "lambda_cls_g": args.lambda_cls_g,
                         "lambda_change": args.lambda_change, "lambda_change_tv": args.lambda_change_tv,
-                        "rec_noise": args.rec_noise, "rotate": args.rotate, "zoom": args.zoom})
+                        "rec_noise": args.rec_noise, "rotate": args.rotate, "zoom": args.zoom,
+                        "lambda_cls_fake": args.lambda_cls_fake})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

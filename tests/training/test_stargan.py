@@ -276,6 +276,35 @@ def test_classifier_gradient_penalty_enters_the_d_loss_only_when_asked():
         StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=-1.0)
 
 
+class ReadsBrightness(torch.nn.Module):
+    """A critic whose attribute logits read an image's mean brightness: bright images are `a`, dark ones `b`."""
+
+    def __init__(self):
+        super().__init__()
+        self.k = torch.nn.Parameter(torch.tensor(4.0))
+
+    def forward(self, x):
+        m = x.mean((1, 2, 3))
+        return m[:, None, None, None], self.k * torch.stack([m, -m], 1)
+
+
+def test_cls_fake_loss_trains_d_to_read_the_source_attributes_in_edits():
+    info, arch, real, labels = two_tone_batch()
+    G, D = MirrorOfInput(0.5), ReadsBrightness()
+    loss_with, logs = StarGANSteps(arch, "wgan-gp", info, lambda_cls_fake=2.0).d_step(context(G, D), real, labels)
+    loss_without, logs_without = StarGANSteps(arch, "wgan-gp", info).d_step(context(G, D), real, labels)
+    # The edits are the inputs 0.5 brighter whatever the target; D is scored on reading their SOURCE labels.
+    _, fake_logits = D(real + 0.5)
+    expected = torch.nn.functional.cross_entropy(fake_logits, labels.argmax(1))
+    assert "d_cls_fake" not in logs_without
+    assert logs["d_cls_fake"] == pytest.approx(expected.item(), rel=1e-5)
+    assert (loss_with - loss_without).item() == pytest.approx(2.0 * expected.item(), rel=1e-4)
+    loss_with.backward()
+    assert D.k.grad is not None and G.b.grad is None  # D learns from it; the edits are fixed in D's step
+    with pytest.raises(ValueError, match="lambda_cls_fake"):
+        StarGANSteps(arch, "wgan-gp", info, lambda_cls_fake=-1.0)
+
+
 def test_lambda_cls_g_weights_g_classification_loss_only():
     info, arch, real, labels = two_tone_batch()
     G, D = MirrorOfInput(0.25), ConstantCritic(2)
