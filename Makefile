@@ -55,7 +55,8 @@ prepare-twemoji: install
 train-stargan: prepare-twemoji
 	$(PYTHON) -m training stargan --data twemoji-faces:$(TWEMOJI_DIR) --out checkpoints/stargan.safetensors \
 		--steps $(STARGAN_STEPS) --image-size 32 --g-width 32 --d-width 32 --res-blocks 6 --batch-size 16 \
-		--sample-every 1000 --save-every 1000 --seed 0 --mask --lambda-id 5 --hflip --lambda-cls-gp 3
+		--sample-every 1000 --save-every 1000 --seed 0 --mask --lambda-id 5 --hflip --lambda-cls-gp 3 \
+		--lambda-cls-fake 1
 
 # The best StarGAN pair measured so far (checkpoints/README.md, end of the StarGAN section): the demo's recipe with
 # G's skip, then resumed six times with other options. About 6.5 h on one thread (OMP_NUM_THREADS=1), so not
