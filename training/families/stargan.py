@@ -46,15 +46,15 @@ class StarGANSteps(FamilySteps):
         # G's weight on D's attribute reading of its edits (the paper's lambda_cls, 1, by default); D's own
         # weight stays lambda_cls. Above 1, G pushes edits past what D's head barely accepts.
         self.lambda_cls_g = lambda_cls_g
-        # L1 of the edit itself, |G(x, c_trg) - x|: sparse edits, so G changes the pixels the attribute
-        # lives in and leaves the rest, instead of spreading texture that D's head reads over the image.
-        self.lambda_change = lambda_change
         # D's attribute head also reads G's edits, and learns to read the attributes they were made FROM.
         # Without it the head is trained on real images only, and G learns to paint what that head reads
         # (on twemoji-faces it reads 96-100% of held-out edits as their target, the independent judge 69% of
         # those to the light tone: the skin turns pale, the blond hair stays). Reading the source in an edit
         # means finding what the edit left of it, so G is paid to change all of an attribute, not its cue.
         self.lambda_cls_fake = lambda_cls_fake
+        # L1 of the edit itself, |G(x, c_trg) - x|: sparse edits, so G changes the pixels the attribute
+        # lives in and leaves the rest, instead of spreading texture that D's head reads over the image.
+        self.lambda_change = lambda_change
         # Total variation of the edit: a recolour of a region changes neighbouring pixels alike and pays only
         # along its border, while the striped texture G paints for D's head pays at nearly every pixel.
         self.lambda_change_tv = lambda_change_tv
