@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
@@ -198,9 +199,10 @@ def train_and_report(cfg: TrainConfig, train_data: TrainData) -> None:
     from training.distributed import shutdown_distributed
     from training.loop import ResumeError, Trainer
 
-    # Under torchrun each rank must destroy its process group before the interpreter exits: a gloo group left
-    # alive lets its worker threads outlive Python and abort the rank ("terminate called without an active
-    # exception", pytorch/pytorch#190489), which fails a run that trained and saved correctly.
+    # Under torchrun each rank must free its DDP wrappers and destroy its process group before the interpreter
+    # exits: a gloo group (or a wrapper holding it) torn down during interpreter finalization can abort the rank
+    # ("terminate called without an active exception"), which fails a run that trained and saved correctly.
+    trainer = None
     try:
         try:
             trainer = Trainer(cfg, train_data)
@@ -210,6 +212,11 @@ def train_and_report(cfg: TrainConfig, train_data: TrainData) -> None:
         if trainer.dist.is_main:
             print(f"wrote {out} after {trainer.step} steps ({trainer.wall_time:.0f} s)")
     finally:
+        # Dropping our name is not enough: the first optimizer's lazy torch imports leave a self-referencing frame
+        # (torch.fx's wrap) whose f_back chain holds Trainer.__init__'s frame, and so the trainer, until a full
+        # collection, which may come only at exit. Collect now, while the group and the interpreter are alive.
+        trainer = None
+        gc.collect()
         shutdown_distributed()
 
 

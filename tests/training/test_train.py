@@ -213,9 +213,10 @@ def test_ddp_two_process_gloo_run(tiny_fashion, tmp_path):
            "-m", "training", "acgan", "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(out),
            "--steps", "3", "--batch-size", "8", "--g-width", "8", "--d-width", "8", "--device", "cpu",
            "--no-progress", "--save-every", "3"]
+    # PYTHONFAULTHANDLER: should a rank ever abort again, its Python stack shows where.
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr[-3000:]
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     ckpt = load_checkpoint(out)
     assert ckpt.training["world_size"] == 2 and ckpt.training["steps"] == 3
     assert r.stdout.count("wrote") == 1  # only rank 0 writes
@@ -243,6 +244,35 @@ def test_training_destroys_its_process_group_even_on_error(tiny_fashion, tmp_pat
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+FREED_BEFORE_SHUTDOWN = """
+import gc, sys
+gc.disable()  # only the run's own collection may free the trainer
+import training.distributed as distributed
+from training.cli import main
+from training.loop import Trainer
+
+def shutdown_and_count() -> None:
+    print("trainers alive at shutdown:", sum(isinstance(o, Trainer) for o in gc.get_objects()))
+    real_shutdown()
+
+real_shutdown, distributed.shutdown_distributed = distributed.shutdown_distributed, shutdown_and_count
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_training_frees_its_trainer_before_destroying_the_process_group(tiny_fashion, tmp_path):
+    # In a fresh interpreter the first optimizer's lazy torch imports leave a frame cycle that holds the trainer
+    # (and under torchrun its DDP wrappers and their group) until a full collection, which may come only during
+    # interpreter finalization, where tearing a gloo group down can abort the rank. The run must free it first.
+    out = tmp_path / "a.safetensors"
+    r = subprocess.run([sys.executable, "-c", FREED_BEFORE_SHUTDOWN, "acgan", "--data", f"fashion-mnist:{tiny_fashion}",
+                        "--out", str(out), "--steps", "1", "--batch-size", "8", "--g-width", "8", "--d-width", "8",
+                        "--device", "cpu", "--no-progress"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "trainers alive at shutdown: 0" in r.stdout, r.stdout
 
 
 def test_acgan_fake_class_loss_ramps_in_after_real_only_warmup():
