@@ -1,6 +1,9 @@
 """An attribute classifier trained on real images only: it judges whether a StarGAN edit did what was asked."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -29,8 +32,28 @@ class AttributeNet(nn.Module):
         return self.head(self.body(x))
 
 
+@contextmanager
+def one_intra_op_thread() -> Iterator[None]:
+    """Run the block on one intra-op thread, then restore the count found."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_attribute_judge(data: AttributeDataset, groups: list[list[int]], epochs: int = 60, batch_size: int = 64,
                           seed: int = 0) -> AttributeNet:
+    """The classifier is the measuring instrument, so its weights must depend on the seed alone: trained on two
+    threads instead of one, the same seed gave a classifier reading 94.1% of held-out tones instead of 95.1% and
+    moved every agreement figure. One thread gives the same weights whatever the machine's thread count."""
+    with one_intra_op_thread():
+        return _train_attribute_judge(data, groups, epochs, batch_size, seed)
+
+
+def _train_attribute_judge(data: AttributeDataset, groups: list[list[int]], epochs: int, batch_size: int,
+                           seed: int) -> AttributeNet:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = AttributeNet(data.channels, len(data.attributes))

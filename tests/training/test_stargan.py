@@ -867,6 +867,25 @@ def test_accuracy_by_group_counts_a_group_right_only_when_all_of_it_is():
     assert accuracy_by_group(pred, labels, ["a", "b", "male"], [[0, 1]]) == {"a..b": 0.75, "male": 0.75}
 
 
+def test_the_judge_trains_to_the_same_weights_whatever_the_thread_count(tiny_faces):
+    from training.attribute_judge import train_attribute_judge
+
+    data = load_attribute_dataset(f"celeba:{tiny_faces}", "train", 16)
+    groups = group_indices(data.attributes, data.attribute_groups)
+    before = torch.get_num_threads()
+    weights = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            weights.append(train_attribute_judge(data, groups, epochs=3, batch_size=8, seed=0).state_dict())
+            assert torch.get_num_threads() == threads  # the caller's setting is put back
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    other_seed = train_attribute_judge(data, groups, epochs=3, batch_size=8, seed=1).state_dict()
+    assert not all(torch.equal(weights[0][k], other_seed[k]) for k in other_seed)
+
+
 def test_judge_cross_validation_reads_each_image_with_a_judge_not_trained_on_its_person(tmp_path, monkeypatch):
     import training.judge_cv as judge_cv
 
