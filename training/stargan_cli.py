@@ -113,7 +113,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("checkpoint", help="a stargan .safetensors checkpoint")
     e.add_argument("--data", default=f"twemoji-faces:{TWEMOJI_DEFAULT_DIR}", help="twemoji-faces[:DIR]")
     e.add_argument("--judge-epochs", type=positive_int, default=60, help="epochs of the attribute classifier")
-    e.add_argument("--seed", type=non_negative_int, default=0)
+    e.add_argument("--seed", type=non_negative_int, default=0, help="seed of the attribute classifier")
+    e.add_argument("--extra-judges", type=non_negative_int, default=0, help="also train this many classifiers "
+                   "with the next seeds and report the agreement each reads (the spread of that figure; the pass "
+                   "check stays on the --seed classifier)")
     e.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     e.add_argument("--record", action="store_true", help="store the figures in the checkpoint's training.metrics")
     e.add_argument("--grid", type=Path, default=None, help="also write a PNG grid: held-out inputs (one light-tone "
@@ -156,7 +159,7 @@ def run(args: argparse.Namespace) -> None:
         from models.checkpoint import update_training_metadata
         from training.stargan_eval import evaluate
 
-        result = evaluate(args.checkpoint, args.data, args.judge_epochs, args.seed, args.grid)
+        result = evaluate(args.checkpoint, args.data, args.judge_epochs, args.seed, args.grid, args.extra_judges)
         print(json.dumps(result, indent=2))
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -146,8 +146,25 @@ def write_grid(G: nn.Module, x: torch.Tensor, c: torch.Tensor, attributes: list[
     save_image_grid(images, columns, path)
 
 
+def other_judges_figures(G: nn.Module, train: AttributeDataset, x: torch.Tensor, c: torch.Tensor,
+                         groups: list[list[int]], epochs: int, seeds: list[int], agreement: float) -> dict[str, Any]:
+    """The agreement that classifiers trained with other seeds read: one classifier's figure moves by points
+    with its seed, so a figure near the target means little without its spread."""
+    readings = []
+    for seed in seeds:
+        judge = train_attribute_judge(train, groups, epochs, seed=seed)
+        figures = judge_figures(G, judge, x, c, train.attributes, groups)
+        readings.append({"seed": seed, "judge_agreement": figures["judge_agreement"],
+                         "judge_agreement_per_attribute": figures["judge_agreement_per_attribute"],
+                         "judge_real_test_accuracy": accuracy_by_group(predict(judge, x, groups), c,
+                                                                       train.attributes, groups)})
+    every = [agreement] + [r["judge_agreement"] for r in readings]
+    return {"judges": readings, "judge_agreement_min": min(every), "judge_agreement_max": max(every),
+            "judge_agreement_mean": round(sum(every) / len(every), 4)}
+
+
 def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_DIR}", judge_epochs: int = 60,
-             seed: int = 0, grid: Path | None = None) -> dict[str, Any]:
+             seed: int = 0, grid: Path | None = None, extra_judges: int = 0) -> dict[str, Any]:
     ckpt = load_checkpoint(checkpoint)
     if ckpt.family != "stargan":
         raise ValueError(f"{checkpoint}: family {ckpt.family}, stargan-eval needs a stargan checkpoint")
@@ -169,6 +186,10 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
         result["tone"] = tone_figures(G, x, c, test.files, attributes, tone_group, counterparts)
     result["judge"] = judge_figures(G, judge, x, c, attributes, groups)
     result["judge_on_training_images"] = training_split_figures(G, judge, train, groups)
+    if extra_judges:
+        seeds = [seed + k for k in range(1, extra_judges + 1)]
+        result["judge_other_seeds"] = other_judges_figures(G, train, x, c, groups, judge_epochs, seeds,
+                                                           result["judge"]["judge_agreement"])
     result["identity_l1"] = round(l1(edit(G, x, c), x), 4)
     checks = {"judge_agreement": result["judge"]["judge_agreement"] >= PASS["judge_agreement"],
               "identity_l1": result["identity_l1"] <= PASS["identity_l1"]}

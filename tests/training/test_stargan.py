@@ -14,6 +14,7 @@ from PIL import Image
 from models import build, build_discriminator, load_checkpoint, make_arch
 from training.attributes import (AttributeFileError, group_indices, load_attribute_dataset, load_celeba,
                                  read_attribute_file, single_attribute_targets)
+from training.data import to_unit_range
 from training.families.base import StepContext
 from training.families.stargan import StarGANSteps, classifier_gradient_penalty, edit_grid
 from training.loop import TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for
@@ -808,9 +809,8 @@ def test_tone_error_split_names_skin_left_alone_and_changes_outside_it():
     assert where_the_error_goes(faint, source, true)["tone_pixels_left_alone"] == 1.0
 
 
-def test_evaluation_reports_the_three_figures(tmp_path):
-    from training.stargan_eval import evaluate
-
+def tiny_twemoji_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """A fake twemoji-faces folder and a StarGAN trained one step on it."""
     png, emoji_json = fake_emoji_packages(tmp_path)
     data_dir = tmp_path / "tw"
     prepare_twemoji(data_dir, holdout=0.3, png_dir=png, emoji_json=emoji_json)
@@ -819,7 +819,16 @@ def test_evaluation_reports_the_three_figures(tmp_path):
     out = tmp_path / "e.safetensors"
     cfg = TrainConfig(family="stargan", out=out, steps=1, arch=arch, batch_size=8, device="cpu", progress=False)
     Trainer(cfg, TrainData("tw", data.images, data.labels, data.labels_info)).run()
+    return data_dir, out
+
+
+def test_evaluation_reports_the_three_figures(tmp_path):
+    from training.stargan_eval import evaluate
+
+    data_dir, out = tiny_twemoji_checkpoint(tmp_path)
+    data = load_attribute_dataset(f"twemoji-faces:{data_dir}", "train", 16)
     result = evaluate(str(out), f"twemoji-faces:{data_dir}", judge_epochs=1, grid=tmp_path / "grid.png")
+    assert "judge_other_seeds" not in result  # only when asked: each classifier costs a training run
     with Image.open(tmp_path / "grid.png") as grid:  # the 2 light-tone held-out inputs x (input + 7 edits)
         assert grid.size == (2 + 8 * 18, 2 + 2 * 18)
     assert result["test_images"] == 12 and result["tone"]["light_to_dark_inputs"] == 2
@@ -833,6 +842,40 @@ def test_evaluation_reports_the_three_figures(tmp_path):
     on_training = result["judge_on_training_images"]  # every training image, each edited 6 ways
     assert on_training["images"] == len(data) and 0 <= on_training["judge_agreement"] <= 1
     assert set(on_training["judge_agreement_per_attribute"]) == set(data.attributes)
+
+
+def test_extra_judges_report_the_agreement_each_seed_reads(tmp_path, monkeypatch):
+    import training.stargan_eval as stargan_eval
+    from training.attribute_judge import train_attribute_judge
+
+    data_dir, out = tiny_twemoji_checkpoint(tmp_path)
+    seeds: list[int] = []
+
+    def recording(data, groups, epochs, seed):
+        seeds.append(seed)
+        return train_attribute_judge(data, groups, epochs, seed=seed)
+
+    monkeypatch.setattr(stargan_eval, "train_attribute_judge", recording)
+    spec = f"twemoji-faces:{data_dir}"
+    result = stargan_eval.evaluate(str(out), spec, judge_epochs=2, seed=3, extra_judges=2)
+    assert seeds == [3, 4, 5]
+    spread = result["judge_other_seeds"]
+    assert [r["seed"] for r in spread["judges"]] == [4, 5]
+    # Each reading is what that seed's classifier reads of the same edits (the classifier is deterministic).
+    ckpt = load_checkpoint(out)
+    test = load_attribute_dataset(spec, "test", 16)
+    groups = group_indices(test.attributes, ckpt.attribute_groups)
+    train = load_attribute_dataset(spec, "train", 16)
+    x = to_unit_range(test.images)
+    for reading in spread["judges"]:
+        judge = train_attribute_judge(train, groups, 2, seed=reading["seed"])
+        again = stargan_eval.judge_figures(ckpt.generator, judge, x, test.labels, test.attributes, groups)
+        assert reading["judge_agreement"] == again["judge_agreement"]
+        assert reading["judge_agreement_per_attribute"] == again["judge_agreement_per_attribute"]
+    every = [result["judge"]["judge_agreement"]] + [r["judge_agreement"] for r in spread["judges"]]
+    assert spread["judge_agreement_min"] == min(every) and spread["judge_agreement_max"] == max(every)
+    assert spread["judge_agreement_mean"] == round(sum(every) / 3, 4)
+    assert set(result["passed"]) == {"tone_closer", "judge_agreement", "identity_l1"}
 
 
 def test_person_folds_keep_every_person_in_one_fold():
