@@ -48,6 +48,8 @@ train-cgan: install
 TWEMOJI_DIR ?= data/twemoji-faces
 STARGAN_STEPS ?= 22000
 STARGAN_TAIL_END ?= 24000
+# The tail's rate starts falling where the first stage ended: STARGAN_STEPS / STARGAN_TAIL_END (0.917).
+STARGAN_TAIL_DECAY_START = $(shell $(PYTHON) -c "print(round($(STARGAN_STEPS) / $(STARGAN_TAIL_END), 3))")
 
 prepare-twemoji: install
 	$(PYTHON) -m pip install -q -e '.[data]'
@@ -60,7 +62,7 @@ STARGAN = $(PYTHON) -m training stargan --data twemoji-faces:$(TWEMOJI_DIR) --ou
 	--seed 0 --mask --lambda-id 5 --hflip --lambda-cls-gp 3 --lambda-cls-fake 1 --skip
 train-stargan: prepare-twemoji
 	$(STARGAN) --steps $(STARGAN_STEPS)
-	$(STARGAN) --resume --steps $(STARGAN_TAIL_END) --lr-decay-start 0.917 --lambda-cls-g 3
+	$(STARGAN) --resume --steps $(STARGAN_TAIL_END) --lr-decay-start $(STARGAN_TAIL_DECAY_START) --lambda-cls-g 3
 
 # The best StarGAN measured so far, committed as checkpoints/long/stargan-long.safetensors (checkpoints/README.md,
 # end of the StarGAN section; it passes all three targets of `stargan-eval`, by margins inside the classifier's
