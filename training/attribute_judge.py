@@ -1,9 +1,6 @@
 """An attribute classifier trained on real images only: it judges whether a StarGAN edit did what was asked."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from torch import nn
 
@@ -11,6 +8,7 @@ from training.attributes import AttributeDataset, binary_indices
 from training.data import to_unit_range
 from training.diff_augment import shifted_crops
 from training.losses import attribute_loss
+from training.threads import one_intra_op_thread
 
 
 class AttributeNet(nn.Module):
@@ -30,17 +28,6 @@ class AttributeNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-@contextmanager
-def one_intra_op_thread() -> Iterator[None]:
-    """Run the block on one intra-op thread, then restore the count found."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_attribute_judge(data: AttributeDataset, groups: list[list[int]], epochs: int = 60, batch_size: int = 64,

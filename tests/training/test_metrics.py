@@ -205,3 +205,19 @@ def test_cas_is_high_for_samples_of_the_asked_class_and_near_zero_for_a_shifted_
     assert good.real >= 0.9 and good.cas >= 0.9 and good.ratio >= 0.9
     assert shifted.cas <= 0.1 and shifted.ratio < 0.2
     assert math.isclose(shifted.real, good.real)  # the real-data side does not depend on the samples
+
+
+def test_cas_is_the_same_whatever_the_thread_count_and_puts_the_count_back(tiny_splits):
+    train, test = tiny_splits
+    keep = torch.cat([torch.nonzero(train.labels == k).flatten()[:9] for k in range(10)])
+    images, labels = train.images[keep].float() / 127.5 - 1, train.labels[keep]
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(classification_accuracy_score(images, labels, train, test, epochs=2, seed=0, batch_size=15))
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    assert results[0] == results[1]
