@@ -190,6 +190,8 @@ class Trainer:
             "batch_size": cfg.batch_size, "world_size": self.dist.world_size, "loss": self.loss_kind,
             "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas), "ema_decay": cfg.ema_decay, **cfg.family_options,
             "lr_decay_start": cfg.lr_decay_start, "device": self.device.type, "schedule_steps": cfg.steps,
+            # The same seed on another intra-op thread count rounds float sums otherwise and trains other weights.
+            "cpu_threads": torch.get_num_threads(),
         }
 
     def training_summary(self) -> dict[str, Any]:
