@@ -1,5 +1,6 @@
 """Thread pinning for the measuring instruments: a classifier that scores a generator must train to the same
-weights on every machine, and a float sum split over a different number of threads rounds differently."""
+weights whatever the machine's thread count, and a float sum split over another number of threads rounds
+otherwise."""
 from __future__ import annotations
 
 from collections.abc import Iterator

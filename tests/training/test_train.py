@@ -140,8 +140,6 @@ def test_a_resume_with_other_options_records_the_earlier_stage(tiny_fashion, tmp
     assert [(s["to_step"], s["schedule_steps"]) for s in stages] == [(2, 2), (4, 4)]
 
 
-
-
 def test_the_thread_count_is_recorded_and_a_resume_on_another_count_starts_a_stage(tiny_fashion, tmp_path):
     out = tmp_path / "threads.safetensors"
     before = torch.get_num_threads()
@@ -159,6 +157,8 @@ def test_the_thread_count_is_recorded_and_a_resume_on_another_count_starts_a_sta
     training = load_checkpoint(out).training
     assert training["cpu_threads"] == 2
     assert [(s["to_step"], s["cpu_threads"]) for s in training["stages"]] == [(2, 1)]
+
+
 def test_a_state_written_before_stages_were_recorded_leaves_an_unrecorded_stage(tiny_fashion, tmp_path):
     out = tmp_path / "old.safetensors"
     make_trainer(tiny_fashion, out, steps=2).run()

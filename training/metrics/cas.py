@@ -42,7 +42,7 @@ def classification_accuracy_score(generated: torch.Tensor, generated_labels: tor
     subset = class_matched_subset(real_train, generated_labels, seed)
     batch_size = min(batch_size, len(fake))
     # One thread: both classifiers' weights, and so CAS, then depend on the seed alone, not on the machine's
-    # thread count (on two threads against one, CAS moved by about 0.1 point).
+    # thread count (on two threads against one, the demo CGAN's CAS moved by 0.6 point).
     with one_intra_op_thread():
         on_fake = train_judge(fake, real_test, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
         on_real = train_judge(subset, real_test, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
