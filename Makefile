@@ -57,7 +57,7 @@ prepare-twemoji: install
 
 # Two stages, about 58 min on this 2-core CPU's two threads: 36,000 steps of the recipe, then 2,000 more at the
 # full rate falling to zero with G's classification weight at 3 (the tail lifts agreement 81.7% -> 85.1%,
-# checkpoints/README.md). On one thread beside other work, 22,000 + 2,000 steps fit the hour (41.3% / 81.5%).
+# checkpoints/README.md). On one thread beside other work, 22,000 + 2,000 steps took 71 min (41.3% / 81.5%).
 STARGAN = $(PYTHON) -m training stargan --data twemoji-faces:$(TWEMOJI_DIR) --out checkpoints/stargan.safetensors \
 	--image-size 32 --g-width 32 --d-width 32 --res-blocks 6 --batch-size 16 --sample-every 1000 --save-every 1000 \
 	--seed 0 --mask --lambda-id 5 --hflip --lambda-cls-gp 3 --lambda-cls-fake 1 --skip
