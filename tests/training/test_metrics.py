@@ -195,11 +195,16 @@ def test_class_matched_subset_draws_as_many_real_images_of_each_class(tiny_split
         class_matched_subset(train, torch.zeros(50, dtype=torch.int64), seed=0)
 
 
+def real_images_of_each_class(data, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first per_class real images of each class, in [-1, 1] as a generator gives them, with their labels."""
+    keep = torch.cat([torch.nonzero(data.labels == k).flatten()[:per_class] for k in range(len(data.classes))])
+    return data.images[keep].float() / 127.5 - 1, data.labels[keep]
+
+
 def test_cas_is_high_for_samples_of_the_asked_class_and_near_zero_for_a_shifted_mapping(tiny_splits):
     train, test = tiny_splits
-    keep = torch.cat([torch.nonzero(train.labels == k).flatten()[:9] for k in range(10)])  # 9 of each class
     # A 'generator' that draws real images of the asked class, and one that draws class k + 1 when asked for k.
-    right, labels = train.images[keep].float() / 127.5 - 1, train.labels[keep]
+    right, labels = real_images_of_each_class(train, 9)
     good = classification_accuracy_score(right, labels, train, test, epochs=8, seed=0, batch_size=15)
     shifted = classification_accuracy_score(right, (labels + 1) % 10, train, test, epochs=8, seed=0, batch_size=15)
     assert good.real >= 0.9 and good.cas >= 0.9 and good.ratio >= 0.9
@@ -209,8 +214,7 @@ def test_cas_is_high_for_samples_of_the_asked_class_and_near_zero_for_a_shifted_
 
 def test_cas_is_the_same_whatever_the_thread_count_and_puts_the_count_back(tiny_splits):
     train, test = tiny_splits
-    keep = torch.cat([torch.nonzero(train.labels == k).flatten()[:9] for k in range(10)])
-    images, labels = train.images[keep].float() / 127.5 - 1, train.labels[keep]
+    images, labels = real_images_of_each_class(train, 9)
     before = torch.get_num_threads()
     results = []
     try:
