@@ -4,7 +4,8 @@ Three figures, all on the test split (emoji whose every tone was held out of tra
 - tone: light-tone input -> tone_dark edit, L1 to the TRUE dark variant against the input's own L1 to it
   (with where the rest goes: tone pixels the edit left alone, and the share of its L1 outside them);
 - judge agreement: an attribute classifier trained on the real training split checks each
-  single-attribute edit (the edited attribute, and the whole vector);
+  single-attribute edit (the edited attribute, and the whole vector; inside a group, also split by the input's
+  own value, and counted by what the misses were read as);
 - identity: with target = source attributes, the L1 change of the image.
 Beside them, not a target: the same agreement on edits of the TRAINING emoji, with the classifier's accuracy on
 those real images; a gap between the two agreements is G (or D's head) learning the training shapes.
@@ -94,6 +95,7 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
     targets = single_attribute_targets(c, groups)  # [N, A, A]
     per: dict[str, float] = {}
     read_as: dict[str, dict[str, int]] = {}  # per target inside a one-hot group: what the edits were read as
+    by_source: dict[str, dict[str, float]] = {}  # per target inside a group: agreement per source value
     hits = whole = total = misses_as_source = 0
     for i, name in enumerate(attributes):
         changed = (targets[:, i] != c).any(1)  # identity "edits" (already that tone) are not edits
@@ -111,12 +113,18 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
         if len(group) > 1:
             counts = pred[:, group].sum(0).int().tolist()
             read_as[name] = {attributes[j]: n for j, n in zip(group, counts) if n}
+            # Whether a weak target is weak from every source or only from one (a hair colour that stays).
+            members = c[changed][:, group]
+            source = torch.where(members.sum(1) == 1, members.argmax(1), -1)  # -1: no single source value
+            by_source[name] = {attributes[j]: round(ok[source == k].float().mean().item(), 4)
+                               for k, j in enumerate(group) if (source == k).any()}
     misses = total - hits
     # Tells an edit too faint to read (the classifier still sees the input's own value) from a wrong one.
     source_share = round(misses_as_source / misses, 4) if misses else None
     return {"edits": total, "judge_agreement": round(hits / total, 4),
             "judge_agreement_whole_vector": round(whole / total, 4), "judge_agreement_per_attribute": per,
-            "judge_misses_reading_the_source": source_share, "judge_reads_group_edits_as": read_as}
+            "judge_misses_reading_the_source": source_share, "judge_reads_group_edits_as": read_as,
+            "judge_agreement_by_source": by_source}
 
 
 TRAINING_IMAGES_SCORED = 2000  # all of twemoji-faces' 918; a fixed first slice of a CelebA-sized split

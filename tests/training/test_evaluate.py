@@ -217,3 +217,14 @@ def test_stargan_report_names_what_group_edits_were_misread_as(tmp_path):
     # The misreadings, most frequent first; the edits read as asked are not repeated; male has no group.
     assert "| ... edits to `tone_light` | 60.0% (misread as `tone_medium_light` 3, `tone_default` 1) |" in report
     assert "| ... edits to `male` | 50.0% |" in report
+    assert "by the input's own value" not in report  # no split recorded: no table
+
+
+def test_stargan_report_tabulates_agreement_by_the_inputs_own_value():
+    from training.evaluate.report import by_source_table
+
+    table = by_source_table({"tone_light": {"tone_default": 0.5, "tone_dark": 1.0},
+                             "tone_dark": {"tone_default": 0.25, "tone_light": 0.75}})
+    assert "| edit to \\ from | `tone_default` | `tone_dark` | `tone_light` |" in table
+    assert "| `tone_light` | 50.0% | 100.0% | - |" in table  # an edit is never from the tone it asks for
+    assert "| `tone_dark` | 25.0% | - | 75.0% |" in table

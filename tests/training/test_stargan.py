@@ -790,6 +790,19 @@ def test_judge_figures_split_misses_into_faint_and_wrong_edits(editor, agreement
     assert figures["judge_reads_group_edits_as"]["b"] == b_read_as  # the edits asked to be b (from a and c)
 
 
+def test_judge_figures_split_agreement_by_the_source_value():
+    from training.stargan_eval import judge_figures
+
+    # Edits from tone a come out as asked; edits from b or c change nothing.
+    editor = WritesAttributes(lambda source, target: torch.where(source[:, :1] > 0.5, target, source))
+    c = torch.eye(3)
+    x = torch.zeros(3, 3, 2, 4)
+    x[:, 0, 0, :3] = c * 2 - 1
+    figures = judge_figures(editor, ReadsFirstRow(), x, c, ["a", "b", "c"], [[0, 1, 2]])
+    assert figures["judge_agreement_by_source"] == {"a": {"b": 0.0, "c": 0.0}, "b": {"a": 1.0, "c": 0.0},
+                                                    "c": {"a": 1.0, "b": 0.0}}
+
+
 def test_tone_error_split_names_skin_left_alone_and_changes_outside_it():
     from training.stargan_eval import where_the_error_goes
 

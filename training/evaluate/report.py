@@ -107,8 +107,23 @@ def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
                          f"{_pct(t['light_to_dark_tone_pixels_left_alone'])} |")
             lines.append(f"| ... share of the edit's L1 outside those pixels | "
                          f"{_pct(t['light_to_dark_error_outside_tone_pixels'])} |")
+    lines += by_source_table(judge.get("judge_agreement_by_source", {}))  # absent from figures recorded before it
     lines += ["", f"![{r['name']}: held-out inputs, then each single-attribute edit]"
                   f"({Path(m['figures']['edits']).relative_to(out_dir)})", ""]
+    return lines
+
+
+def by_source_table(by_source: dict[str, dict[str, float]]) -> list[str]:
+    """Agreement per target (rows) and the input's own value in its group (columns)."""
+    if not by_source:
+        return []
+    sources = list(dict.fromkeys(s for shares in by_source.values() for s in shares))
+    lines = ["", "Edits read as asked, by the input's own value:", "",
+             "| edit to \\ from | " + " | ".join(f"`{s}`" for s in sources) + " |",
+             "| --- |" + " --- |" * len(sources)]
+    for target, shares in by_source.items():
+        cells = [_pct(shares[s]) if s in shares else "-" for s in sources]
+        lines.append(f"| `{target}` | " + " | ".join(cells) + " |")
     return lines
 
 
