@@ -223,8 +223,13 @@ def test_stargan_report_names_what_group_edits_were_misread_as(tmp_path):
 def test_stargan_report_tabulates_agreement_by_the_inputs_own_value():
     from training.evaluate.report import by_source_table
 
-    table = by_source_table({"tone_light": {"tone_default": 0.5, "tone_dark": 1.0},
+    table = by_source_table({"tone_default": {"tone_light": 0.5, "tone_dark": 1.0},
+                             "tone_light": {"tone_default": 0.5, "tone_dark": 1.0},
                              "tone_dark": {"tone_default": 0.25, "tone_light": 0.75}})
-    assert "| edit to \\ from | `tone_default` | `tone_dark` | `tone_light` |" in table
-    assert "| `tone_light` | 50.0% | 100.0% | - |" in table  # an edit is never from the tone it asks for
-    assert "| `tone_dark` | 25.0% | - | 75.0% |" in table
+    # Columns in the group's order, as the rows are, whatever order each row's dict has.
+    assert "| edit to \\ from | `tone_default` | `tone_light` | `tone_dark` |" in table
+    assert "| `tone_default` | - | 50.0% | 100.0% |" in table  # an edit is never from the tone it asks for
+    assert "| `tone_light` | 50.0% | - | 100.0% |" in table
+    assert "| `tone_dark` | 25.0% | 75.0% | - |" in table
+    # Every input already light: no row asks for it, yet it is the column the one row reads from.
+    assert "| `tone_dark` | 25.0% |" in by_source_table({"tone_dark": {"tone_light": 0.25}})

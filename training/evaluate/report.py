@@ -117,7 +117,9 @@ def by_source_table(by_source: dict[str, dict[str, float]]) -> list[str]:
     """Agreement per target (rows) and the input's own value in its group (columns)."""
     if not by_source:
         return []
-    sources = list(dict.fromkeys(s for shares in by_source.values() for s in shares))
+    seen = list(dict.fromkeys(s for shares in by_source.values() for s in shares))
+    # The group's order, as the rows have it; then any value that is never a target (every input had it).
+    sources = [t for t in by_source if t in seen] + [s for s in seen if s not in by_source]
     lines = ["", "Edits read as asked, by the input's own value:", "",
              "| edit to \\ from | " + " | ".join(f"`{s}`" for s in sources) + " |",
              "| --- |" + " --- |" * len(sources)]
