@@ -105,17 +105,17 @@ def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tens
         pred = predict(judge, edit(G, x[changed], t), groups)
         group = next((g for g in groups if i in g), [i])
         ok = (pred[:, group] == t[:, group]).all(1)
+        own = c[changed][:, group]  # each input's own values in the edited group
         per[name] = round(ok.float().mean().item(), 4)
         hits += int(ok.sum())
         whole += int((pred == t).all(1).sum())
         total += len(t)
-        misses_as_source += int((~ok & (pred[:, group] == c[changed][:, group]).all(1)).sum())
+        misses_as_source += int((~ok & (pred[:, group] == own).all(1)).sum())
         if len(group) > 1:
             counts = pred[:, group].sum(0).int().tolist()
             read_as[name] = {attributes[j]: n for j, n in zip(group, counts) if n}
             # Whether a weak target is weak from every source or only from one (a hair colour that stays).
-            members = c[changed][:, group]
-            source = torch.where(members.sum(1) == 1, members.argmax(1), -1)  # -1: no single source value
+            source = torch.where(own.sum(1) == 1, own.argmax(1), -1)  # -1: no single source value
             by_source[name] = {attributes[j]: round(ok[source == k].float().mean().item(), 4)
                                for k, j in enumerate(group) if (source == k).any()}
     misses = total - hits
