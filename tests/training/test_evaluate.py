@@ -1,15 +1,18 @@
 """`python -m training.evaluate` end to end on tiny checkpoints and tiny data, and its parts."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from models import build, load_checkpoint, save_checkpoint
 from models.checkpoint import read_tensors
 from training.data import FASHION_MNIST_CLASSES, load_dataset
 from training.evaluate.checks import better_than, threshold_checks
 from training.evaluate.cli import main
+from training.evaluate.fid_scale import fid_scale, gaussian_blur, nearest_rungs
 from training.evaluate.samples import fit_to_judge
 from training.evaluate.stargan import reconstruction_l1
 from training.generate import generate
@@ -75,7 +78,10 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
         assert image.size == (2 * (PER_CLASS * 28 + (PER_CLASS + 1) * 2), 2 * (10 * 28 + 11 * 2))
 
     recorded = load_checkpoint(acgan).training["metrics"]
-    assert {"accuracy", "fid", "fid_floor", "ms_ssim", "cas", "memorisation", "losses"} <= set(recorded)
+    assert {"accuracy", "fid", "fid_floor", "fid_scale", "ms_ssim", "cas", "memorisation", "losses"} <= set(recorded)
+    assert set(recorded["fid_scale"]) == {"pixel_noise_0.02", "pixel_noise_0.05", "pixel_noise_0.1", "blur_0.5px",
+                                          "blur_1px"}
+    assert "### Reading fid" in report and "| `acgan` | " + f"{recorded['fid']:.2f} |" in report
     assert "figures" not in recorded  # local paths are not part of a checkpoint
     assert all(torch.equal(weights_before[k], v) for k, v in read_tensors(acgan).items())  # metadata only
 
@@ -128,6 +134,31 @@ def test_fit_to_judge_crops_the_training_padding_exactly(tiny_fashion):
     resized, pad = fit_to_size(data, 32, "resize")
     assert pad == 0 and resized.image_size == 32
     assert fit_to_judge(resized.images.float() / 127.5 - 1, 0, 28, 1).shape == real.shape
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 1.6])
+def test_gaussian_blur_matches_scipy(sigma):
+    images = torch.from_numpy(np.random.default_rng(1).random((2, 3, 12, 12)))
+    expected = ndimage.gaussian_filter(images.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=4.0)
+    assert torch.allclose(gaussian_blur(images, sigma), torch.from_numpy(expected), atol=1e-12)
+
+
+def test_fid_scale_grows_with_each_degradation():
+    # Smooth random images, so blur and noise both move them; the features are the pixels themselves.
+    smooth = ndimage.gaussian_filter(np.random.default_rng(2).random((400, 1, 8, 8)), sigma=(0, 0, 1, 1))
+    images = torch.from_numpy(smooth * 4 - 2).float().clamp(-1, 1)
+    flatten = lambda x: x.flatten(1)  # noqa: E731
+    scale = fid_scale(flatten, images[:200], flatten(images[200:]), seed=0)
+    assert scale["pixel_noise_0.02"] < scale["pixel_noise_0.05"] < scale["pixel_noise_0.1"]
+    assert scale["blur_0.5px"] < scale["blur_1px"]
+    assert scale == fid_scale(flatten, images[:200], flatten(images[200:]), seed=0)  # the noise comes from the seed
+
+
+def test_nearest_rungs_names_the_rungs_either_side():
+    scale = {"pixel_noise_0.02": 2.5, "blur_0.5px": 25.4, "pixel_noise_0.1": 60.3}
+    assert nearest_rungs(29.1, scale) == "between blur_0.5px (25.40) and pixel_noise_0.1 (60.30)"
+    assert nearest_rungs(1.0, scale) == "below every rung (the nearest: pixel_noise_0.02 (2.50))"
+    assert nearest_rungs(99.0, scale) == "above every rung (the farthest: pixel_noise_0.1 (60.30))"
 
 
 def test_targets_and_the_baseline_comparison():

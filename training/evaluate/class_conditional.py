@@ -4,6 +4,7 @@ One set of samples (samples_per_class of every class, fixed seeds) feeds every m
 - accuracy: the judge's accuracy on them, overall and per class, beside its accuracy on the real test split;
 - fid: Fréchet distance in the judge's 256-d feature space to the real test split; fid_floor: the same
   from as many real training images (class-matched), so both sides of the comparison have equal counts;
+  fid_scale: the same from those real images after known pixel noise and blur, to read fid against;
 - ms_ssim: mean MS-SSIM of random same-class pairs, per class, beside real test images of the class;
 - cas: a classifier trained on the samples only, tested on real test images, beside one trained on as
   many real training images (same architecture, same epochs);
@@ -21,6 +22,7 @@ import torch
 from models.checkpoint import Checkpoint
 from training.data import ImageDataset, to_unit_range
 from training.evaluate import figures
+from training.evaluate.fid_scale import fid_scale
 from training.evaluate.samples import class_samples, fit_to_judge
 from training.judge import Judge
 from training.metrics.accuracy import accuracy, per_class_accuracy
@@ -91,7 +93,9 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     floor_set = class_matched_subset(train, labels, s.seed)
     test_features = judge_features(judge, real_test)
     fid = frechet_distance_of_features(judge_features(judge, gen), test_features)
-    fid_floor = frechet_distance_of_features(judge_features(judge, to_unit_range(floor_set.images)), test_features)
+    floor_images = to_unit_range(floor_set.images)
+    fid_floor = frechet_distance_of_features(judge_features(judge, floor_images), test_features)
+    scale = fid_scale(lambda images: judge_features(judge, images), floor_images, test_features, s.seed)
 
     diversity = ms_ssim_figures(gen, labels, test, s.ms_ssim_pairs, s.seed)
 
@@ -125,6 +129,7 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
         "accuracy": acc,
         "fid": round(fid, 4),
         "fid_floor": round(fid_floor, 4),
+        "fid_scale": scale,
         "ms_ssim": diversity,
         "cas": {"cas": cas.cas, "real": cas.real, "ratio": round(cas.ratio, 4), "train_images": cas.train_images,
                 "epochs": cas.epochs},

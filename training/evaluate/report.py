@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from training.evaluate.checks import BASELINE_FAMILY, better_than, threshold_checks
+from training.evaluate.fid_scale import nearest_rungs
 
 
 def _mark(ok: bool) -> str:
@@ -33,6 +34,7 @@ def class_conditional_tables(results: list[dict[str, Any]]) -> list[str]:
             f"{m['ms_ssim']['generated']:.3f} / {m['ms_ssim']['real']:.3f} "
             f"({_pct(m['ms_ssim']['classes_at_or_below_real'])}) | {_pct(m['cas']['cas'])} "
             f"({_pct(m['cas']['real'])}) | {_pct(m['memorisation']['share'])} |")
+    lines += fid_scale_table(results)
     baseline = next((r for r in results if r["family"] == BASELINE_FAMILY), None)
     lines += ["", "### Targets (issue 5)", ""]
     first = threshold_checks(results[0]["metrics"])
@@ -49,6 +51,25 @@ def class_conditional_tables(results: list[dict[str, Any]]) -> list[str]:
                 vs = better_than(r["metrics"], baseline["metrics"])
                 cells.append(", ".join(f"{k} {_mark(v)}" for k, v in vs.items()))
         lines.append(f"| `{r['name']}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def fid_scale_table(results: list[dict[str, Any]]) -> list[str]:
+    """Each checkpoint's fid beside the fids of the floor's real images degraded on purpose (`fid_scale`)."""
+    scaled = [r for r in results if "fid_scale" in r["metrics"]]
+    if not scaled:
+        return []
+    rungs = list(scaled[0]["metrics"]["fid_scale"])
+    lines = ["", "### Reading fid", "",
+             "The fid of the real training images that give fid_floor, degraded on purpose, against the same test "
+             "images (pixel noise: Gaussian, standard deviation in the [-1, 1] range, 0.02 being about 2.5 grey "
+             "levels of 255; blur: Gaussian, standard deviation in pixels):", "",
+             "| checkpoint | fid | " + " | ".join(rungs) + " | where fid lies |", "|" + " --- |" * (3 + len(rungs))]
+    for r in scaled:
+        m = r["metrics"]
+        cells = [f"{m['fid_scale'].get(rung, float('nan')):.2f}" for rung in rungs]
+        lines.append(f"| `{r['name']}` | {m['fid']:.2f} | " + " | ".join(cells) +
+                     f" | {nearest_rungs(m['fid'], m['fid_scale'])} |")
     return lines
 
 
