@@ -79,9 +79,10 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
 
     recorded = load_checkpoint(acgan).training["metrics"]
     assert {"accuracy", "fid", "fid_floor", "fid_scale", "ms_ssim", "cas", "memorisation", "losses"} <= set(recorded)
-    assert set(recorded["fid_scale"]) == {"pixel_noise_0.02", "pixel_noise_0.05", "pixel_noise_0.1", "blur_0.5px",
-                                          "blur_1px"}
+    assert set(recorded["fid_scale"]) == {"pixel_noise_0.01", "pixel_noise_0.02", "pixel_noise_0.05",
+                                          "pixel_noise_0.1", "blur_0.5px", "blur_1px"}
     assert "### Reading fid" in report and "| `acgan` | " + f"{recorded['fid']:.2f} |" in report
+    assert f"The target, fid <= 2 x fid_floor ({2 * recorded['fid_floor']:.2f} for `acgan`), lies " in report
     assert "figures" not in recorded  # local paths are not part of a checkpoint
     assert all(torch.equal(weights_before[k], v) for k, v in read_tensors(acgan).items())  # metadata only
 
@@ -149,7 +150,7 @@ def test_fid_scale_grows_with_each_degradation():
     images = torch.from_numpy(smooth * 4 - 2).float().clamp(-1, 1)
     flatten = lambda x: x.flatten(1)  # noqa: E731
     scale = fid_scale(flatten, images[:200], flatten(images[200:]), seed=0)
-    assert scale["pixel_noise_0.02"] < scale["pixel_noise_0.05"] < scale["pixel_noise_0.1"]
+    assert scale["pixel_noise_0.01"] < scale["pixel_noise_0.02"] < scale["pixel_noise_0.05"] < scale["pixel_noise_0.1"]
     assert scale["blur_0.5px"] < scale["blur_1px"]
     assert scale == fid_scale(flatten, images[:200], flatten(images[200:]), seed=0)  # the noise comes from the seed
 

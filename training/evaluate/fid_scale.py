@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from training.metrics.fid import frechet_distance_of_features
 
-# Pixel noise in the [-1, 1] range: 0.02 is about 2.5 grey levels of 255, 0.05 about 6, 0.1 about 13.
-NOISE_SIGMAS = (0.02, 0.05, 0.1)
+# Pixel noise in the [-1, 1] range: 0.01 is about 1.3 grey levels of 255, 0.02 about 2.5, 0.05 about 6, 0.1 about 13.
+NOISE_SIGMAS = (0.01, 0.02, 0.05, 0.1)
 BLUR_SIGMAS = (0.5, 1.0)  # pixels
 TRUNCATE = 4.0  # kernel radius in standard deviations (scipy.ndimage.gaussian_filter's default)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from training.evaluate.checks import BASELINE_FAMILY, better_than, threshold_checks
+from training.evaluate.checks import BASELINE_FAMILY, MAX_FID_OVER_FLOOR, better_than, threshold_checks
 from training.evaluate.fid_scale import nearest_rungs
 
 
@@ -70,6 +70,10 @@ def fid_scale_table(results: list[dict[str, Any]]) -> list[str]:
         cells = [f"{m['fid_scale'].get(rung, float('nan')):.2f}" for rung in rungs]
         lines.append(f"| `{r['name']}` | {m['fid']:.2f} | " + " | ".join(cells) +
                      f" | {nearest_rungs(m['fid'], m['fid_scale'])} |")
+    first = scaled[0]["metrics"]
+    target = MAX_FID_OVER_FLOOR * first["fid_floor"]
+    lines += ["", f"The target, fid <= {MAX_FID_OVER_FLOOR:g} x fid_floor ({target:.2f} for `{scaled[0]['name']}`), "
+              f"lies {nearest_rungs(target, first['fid_scale'])}."]
     return lines
 
 
