@@ -7,7 +7,7 @@ same test features. A sample set's FID then reads as "about as far as real image
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -37,20 +37,21 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(out, (0, 0, radius, radius), mode="reflect"), columns, groups=channels)
 
 
-def degradations(images: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
-    """Each rung of the scale by name: `pixel_noise_S` (clamped to [-1, 1]) and `blur_Spx`."""
+def degradations(images: torch.Tensor, seed: int) -> Iterator[tuple[str, torch.Tensor]]:
+    """Each rung of the scale, one at a time (a copy of the images each): `pixel_noise_S` (clamped to
+    [-1, 1]), then `blur_Spx`."""
     generator = torch.Generator().manual_seed(seed)
-    rungs = {f"pixel_noise_{s:g}": (images + s * torch.randn(images.shape, generator=generator)).clamp(-1, 1)
-             for s in NOISE_SIGMAS}
-    rungs.update({f"blur_{s:g}px": gaussian_blur(images, s) for s in BLUR_SIGMAS})
-    return rungs
+    for s in NOISE_SIGMAS:
+        yield f"pixel_noise_{s:g}", (images + s * torch.randn(images.shape, generator=generator)).clamp(-1, 1)
+    for s in BLUR_SIGMAS:
+        yield f"blur_{s:g}px", gaussian_blur(images, s)
 
 
 def fid_scale(features: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, test_features: torch.Tensor,
               seed: int) -> dict[str, float]:
     """FID of each degraded copy of `real` (images in [-1, 1]) against `test_features`, by rung name."""
     return {name: round(frechet_distance_of_features(features(degraded), test_features), 4)
-            for name, degraded in degradations(real, seed).items()}
+            for name, degraded in degradations(real, seed)}
 
 
 def nearest_rungs(fid: float, scale: dict[str, float]) -> str:
