@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from training.metrics.fid import frechet_distance_of_features
+from training.metrics.ms_ssim import gaussian_window
 
 # Pixel noise in the [-1, 1] range: 0.01 is about 1.3 grey levels of 255, 0.02 about 2.5, 0.05 about 6, 0.1 about 13.
 NOISE_SIGMAS = (0.01, 0.02, 0.05, 0.1)
@@ -20,21 +21,12 @@ BLUR_SIGMAS = (0.5, 1.0)  # pixels
 TRUNCATE = 4.0  # kernel radius in standard deviations (scipy.ndimage.gaussian_filter's default)
 
 
-def gaussian_kernel(sigma: float) -> torch.Tensor:
-    radius = int(TRUNCATE * sigma + 0.5)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
-    return kernel / kernel.sum()
-
-
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of [B, C, H, W] images, edges mirrored (scipy's mode='mirror')."""
-    kernel = gaussian_kernel(sigma).to(images.dtype)
-    radius, channels = len(kernel) // 2, images.shape[1]
-    rows = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
-    out = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="reflect"), rows, groups=channels)
-    columns = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
-    return F.conv2d(F.pad(out, (0, 0, radius, radius), mode="reflect"), columns, groups=channels)
+    """Gaussian blur of [B, C, H, W] images, edges mirrored (scipy's mode='mirror')."""
+    radius, channels = int(TRUNCATE * sigma + 0.5), images.shape[1]
+    window = gaussian_window(2 * radius + 1, sigma).to(images.dtype)
+    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    return F.conv2d(padded, window.expand(channels, 1, *window.shape), groups=channels)
 
 
 def degradations(images: torch.Tensor, seed: int) -> Iterator[tuple[str, torch.Tensor]]:
