@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--fresh-fakes", action="store_true",
                        help="draw a new batch of fakes for the G step instead of reusing the D step's "
                        "(how the demo checkpoints were trained; slower by a G forward per step)")
+        p.add_argument("--lr-decay-start", type=fraction, default=None,
+                       help="fraction of --steps after which both lrs fall linearly to 0 (default: constant lrs)")
         p.add_argument("--lambda-ms", type=non_negative_float, default=0.0,
                        help="weight of the mode-seeking term (MSGAN, Mao et al. 2019) in G's loss: pushes "
                        "same-class samples from different z apart, against collapse (0: off)")
@@ -181,7 +183,7 @@ def run_train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         family=args.command, out=args.out, steps=args.steps, arch=arch, batch_size=args.batch_size,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), loss=args.loss,
-        ema_decay=args.ema_decay, **run_options(args),
+        ema_decay=args.ema_decay, lr_decay_start=args.lr_decay_start, **run_options(args),
         family_options={"fresh_fakes": args.fresh_fakes, "lambda_ms": args.lambda_ms,
                         **({"fake_class_warmup": args.fake_class_warmup} if args.command == "acgan" else {})})
     train_and_report(cfg, class_train_data(data, args.data))

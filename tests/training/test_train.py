@@ -183,6 +183,21 @@ def test_learning_rate_decays_linearly_to_zero():
     assert learning_rate(1e-3, 100, 100, 0.5) == 0.0
 
 
+@pytest.mark.parametrize("family", ["acgan", "cgan"])
+def test_class_conditional_lr_decay_is_off_unless_asked_and_then_really_decays(train_config_of, tiny_fashion,
+                                                                               tmp_path, family):
+    argv = [family, "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(tmp_path / "x.safetensors")]
+    assert train_config_of(argv).lr_decay_start is None  # the demo checkpoints' constant rates stay the default
+    assert train_config_of(argv + ["--lr-decay-start", "0.5"]).lr_decay_start == 0.5
+    trainer = make_trainer(tiny_fashion, tmp_path / "d.safetensors", family, steps=4, lr_g=1e-3, lr_d=4e-4,
+                           lr_decay_start=0.5)
+    seen = []
+    while trainer.step < 4:
+        trainer.train_step()
+        seen.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+    assert seen == pytest.approx([(1e-3, 4e-4), (1e-3, 4e-4), (1e-3, 4e-4), (5e-4, 2e-4)])
+
+
 def run_cli(*args, env=None, timeout=120):
     return subprocess.run([sys.executable, "-m", "training", *args], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=timeout)
