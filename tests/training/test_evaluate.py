@@ -110,6 +110,23 @@ def test_without_record_the_checkpoint_is_untouched(tmp_path, tiny_fashion, tiny
     assert (tmp_path / "r" / "report.md").is_file()
 
 
+def test_the_real_side_is_computed_once_per_run_and_matches_a_run_of_its_own(tmp_path, tiny_fashion, tiny_judge,
+                                                                             tiny_checkpoints, monkeypatch):
+    import training.evaluate.cli as evaluate_cli
+
+    calls = []
+    real_reference = evaluate_cli.real_reference
+    monkeypatch.setattr(evaluate_cli, "real_reference", lambda *a: calls.append(1) or real_reference(*a))
+    spec = f"fashion-mnist:{tiny_fashion}"
+    assert run_evaluate(*tiny_checkpoints, "--data", spec, "--judge", tiny_judge, "--out", tmp_path / "both") == 0
+    assert len(calls) == 1  # floor, scale, real MS-SSIM and the judge on real test images: once for both
+    assert run_evaluate(tiny_checkpoints[1], "--data", spec, "--judge", tiny_judge, "--out", tmp_path / "alone") == 0
+    both = json.loads((tmp_path / "both" / "results.json").read_text())[1]["metrics"]
+    alone = json.loads((tmp_path / "alone" / "results.json").read_text())[0]["metrics"]
+    del both["figures"], alone["figures"]
+    assert both == alone  # the baseline's figures do not depend on what was evaluated before it
+
+
 def test_a_missing_judge_is_a_clear_error(tmp_path, tiny_checkpoints, capsys):
     acgan, _ = tiny_checkpoints
     assert run_evaluate(acgan, "--judge", tmp_path / "nope.safetensors", "--out", tmp_path / "r") == 2

@@ -54,15 +54,17 @@ def first_per_class(labels: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([torch.nonzero(labels == k).flatten()[:n] for k in labels.unique(sorted=True)])
 
 
-def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, real: ImageDataset, pairs: int,
-                    seed: int) -> dict[str, Any]:
-    per_gen, per_real = {}, {}
-    for index, name in enumerate(real.classes):
-        per_gen[name] = round(mean_pair_ms_ssim(gen[gen_labels == index], pairs,
-                                                torch.Generator().manual_seed(seed + index)), 4)
-        real_images = to_unit_range(real.images[real.labels == index])
-        per_real[name] = round(mean_pair_ms_ssim(real_images, pairs,
-                                                 torch.Generator().manual_seed(seed + index)), 4)
+def real_ms_ssim_per_class(real: ImageDataset, pairs: int, seed: int) -> dict[str, float]:
+    return {name: round(mean_pair_ms_ssim(to_unit_range(real.images[real.labels == index]), pairs,
+                                          torch.Generator().manual_seed(seed + index)), 4)
+            for index, name in enumerate(real.classes)}
+
+
+def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, classes: list[str], per_real: dict[str, float],
+                    pairs: int, seed: int) -> dict[str, Any]:
+    per_gen = {name: round(mean_pair_ms_ssim(gen[gen_labels == index], pairs,
+                                             torch.Generator().manual_seed(seed + index)), 4)
+               for index, name in enumerate(classes)}
     at_or_below = [name for name in per_gen if per_gen[name] <= per_real[name]]
     return {"generated": round(sum(per_gen.values()) / len(per_gen), 4),
             "real": round(sum(per_real.values()) / len(per_real), 4),
@@ -70,9 +72,42 @@ def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, real: ImageData
             "generated_per_class": per_gen, "real_per_class": per_real, "pairs_per_class": pairs}
 
 
+@dataclass
+class RealReference:
+    """The real-data side of every comparison: the same for each checkpoint evaluated with one judge, one
+    dataset and one set of sample labels, so an evaluate run over several checkpoints computes it once."""
+    labels: torch.Tensor  # the sample labels it was made for (the floor set matches their class counts)
+    real_test_accuracy: float
+    real_test_per_class: dict[str, float]
+    test_features: torch.Tensor
+    fid_floor: float
+    fid_floor_train_images: int
+    fid_scale: dict[str, float]
+    ms_ssim_real_per_class: dict[str, float]
+
+
+def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels: torch.Tensor,
+                   settings: Settings) -> RealReference:
+    s = settings
+    real_test = to_unit_range(test.images)
+    real_pred = judge.predict(real_test)
+    # fid's floor: as many class-matched real training images as there are samples, against the test split
+    floor_set = class_matched_subset(train, labels, s.seed)
+    test_features = judge_features(judge, real_test)
+    floor_images = to_unit_range(floor_set.images)
+    fid_floor = frechet_distance_of_features(judge_features(judge, floor_images), test_features)
+    scale = fid_scale(lambda images: judge_features(judge, images), floor_images, test_features, s.seed)
+    return RealReference(labels.clone(), accuracy(real_pred, test.labels),
+                         per_class_accuracy(real_pred, test.labels, judge.classes), test_features,
+                         round(fid_floor, 4), len(floor_set), scale,
+                         real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed))
+
+
 def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDataset, test: ImageDataset,
-                               settings: Settings, out_dir: Path, name: str) -> dict[str, Any]:
-    """All figures as a JSON-able dict (what --record stores); PNGs go to out_dir/NAME_*.png."""
+                               settings: Settings, out_dir: Path, name: str,
+                               reference: RealReference | None = None) -> dict[str, Any]:
+    """All figures as a JSON-able dict (what --record stores); PNGs go to out_dir/NAME_*.png. `reference`: the
+    real-data side from an earlier checkpoint of the same run (made afresh when absent or for other labels)."""
     if list(ckpt.classes or []) != judge.classes or list(test.classes) != judge.classes:
         raise ValueError(f"{ckpt.path}: classes {ckpt.classes} must match the judge's {judge.classes} and the data's")
     s = settings
@@ -81,23 +116,20 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     gen = fit_to_judge(raw, padding, judge.image_size, judge.channels)
     classes = judge.classes
 
-    # accuracy: the judge on samples and on real test images
-    real_test = to_unit_range(test.images)
-    gen_pred, real_pred = judge.predict(gen), judge.predict(real_test)
-    acc = {"generated": accuracy(gen_pred, labels), "real_test": accuracy(real_pred, test.labels),
+    if reference is None or not torch.equal(reference.labels, labels):
+        reference = real_reference(judge, train, test, labels, s)
+    ref = reference
+
+    # accuracy: the judge on samples, beside its accuracy on real test images
+    gen_pred = judge.predict(gen)
+    acc = {"generated": accuracy(gen_pred, labels), "real_test": ref.real_test_accuracy,
            "generated_per_class": per_class_accuracy(gen_pred, labels, classes),
-           "real_test_per_class": per_class_accuracy(real_pred, test.labels, classes),
+           "real_test_per_class": ref.real_test_per_class,
            "judge_test_accuracy": round(judge.test_accuracy, 4)}
 
-    # fid and its floor: equal counts of samples and class-matched real training images, against the test split
-    floor_set = class_matched_subset(train, labels, s.seed)
-    test_features = judge_features(judge, real_test)
-    fid = frechet_distance_of_features(judge_features(judge, gen), test_features)
-    floor_images = to_unit_range(floor_set.images)
-    fid_floor = frechet_distance_of_features(judge_features(judge, floor_images), test_features)
-    scale = fid_scale(lambda images: judge_features(judge, images), floor_images, test_features, s.seed)
+    fid = frechet_distance_of_features(judge_features(judge, gen), ref.test_features)
 
-    diversity = ms_ssim_figures(gen, labels, test, s.ms_ssim_pairs, s.seed)
+    diversity = ms_ssim_figures(gen, labels, classes, ref.ms_ssim_real_per_class, s.ms_ssim_pairs, s.seed)
 
     cas = classification_accuracy_score(gen, labels, train, test, s.cas_epochs, s.seed, progress=s.progress)
 
@@ -128,8 +160,8 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     return {
         "accuracy": acc,
         "fid": round(fid, 4),
-        "fid_floor": round(fid_floor, 4),
-        "fid_scale": scale,
+        "fid_floor": ref.fid_floor,
+        "fid_scale": ref.fid_scale,
         "ms_ssim": diversity,
         "cas": {"cas": cas.cas, "real": cas.real, "ratio": round(cas.ratio, 4), "train_images": cas.train_images,
                 "epochs": cas.epochs},
@@ -139,7 +171,7 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
                          "train_nn_median": round(mem.train_nn.median().item(), 4),
                          "closest_distances": [round(v, 4) for v in mem.generated_nn[closest].tolist()]},
         "evaluation": {"samples_per_class": s.samples_per_class, "seed": s.seed, "fid_test_images": len(test),
-                       "fid_floor_train_images": len(floor_set), "input_padding_cropped": padding,
+                       "fid_floor_train_images": ref.fid_floor_train_images, "input_padding_cropped": padding,
                        "generated_size": int(raw.shape[-1]), "judge_size": judge.image_size},
         "figures": {k: str(v) for k, v in figure_paths.items()},
     }

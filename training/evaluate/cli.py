@@ -12,7 +12,8 @@ from models import CheckpointError, load_checkpoint
 from models.checkpoint import update_training_metadata
 from training.cli import non_negative_int, positive_float, positive_int
 from training.data import DATA_SPEC_HELP, DatasetError, ImageDataset, load_dataset
-from training.evaluate.class_conditional import Settings, evaluate_class_conditional
+from training.evaluate.class_conditional import RealReference, Settings, evaluate_class_conditional, real_reference
+from training.evaluate.samples import sample_labels
 from training.judge import Judge, default_judge_path, load_judge
 
 EPILOG = """examples:
@@ -70,6 +71,7 @@ class RealData:
     def __init__(self, judge_path: Path | None):
         self.judge_path = judge_path
         self._cache: dict[str, tuple[Judge, ImageDataset, ImageDataset]] = {}
+        self._references: dict[str, RealReference] = {}
 
     def get(self, spec: str) -> tuple[Judge, ImageDataset, ImageDataset]:
         if spec not in self._cache:
@@ -81,6 +83,14 @@ class RealData:
             test = load_dataset(spec, "test", judge.image_size, judge.channels)
             self._cache[spec] = (judge, train, test)
         return self._cache[spec]
+
+    def reference(self, spec: str, settings: Settings) -> RealReference:
+        """The real-data figures every checkpoint evaluated on `spec` is set beside (one settings per run)."""
+        if spec not in self._references:
+            judge, train, test = self.get(spec)
+            labels = sample_labels(len(judge.classes), settings.samples_per_class)
+            self._references[spec] = real_reference(judge, train, test, labels, settings)
+        return self._references[spec]
 
 
 def evaluate_one(path: str, args: argparse.Namespace, real: RealData) -> dict[str, Any]:
@@ -95,7 +105,8 @@ def evaluate_one(path: str, args: argparse.Namespace, real: RealData) -> dict[st
         judge, train, test = real.get(spec)
         settings = Settings(args.samples_per_class, args.ms_ssim_pairs, args.cas_epochs, args.memorisation_per_class,
                             args.memorisation_held_apart, args.memorisation_percentile, args.seed, args.progress)
-        metrics = evaluate_class_conditional(ckpt, judge, train, test, settings, args.out, name)
+        metrics = evaluate_class_conditional(ckpt, judge, train, test, settings, args.out, name,
+                                             real.reference(spec, settings))
         metrics["evaluation"]["judge"] = str(args.judge or default_judge_path(spec))
         metrics["evaluation"]["data"] = spec
         result.update(kind="classes", metrics=metrics)

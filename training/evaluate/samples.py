@@ -8,17 +8,21 @@ from models.checkpoint import Checkpoint
 from training.generate import generate
 
 
+def sample_labels(num_classes: int, per_class: int) -> torch.Tensor:
+    """The labels of class_samples' images: per_class of each class, in class order."""
+    return torch.arange(num_classes).repeat_interleave(per_class)
+
+
 @torch.no_grad()
 def class_samples(ckpt: Checkpoint, per_class: int, seed: int, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
     """per_class images of every class in [-1, 1] (class k, image i drawn from seed + k * per_class + i), and labels."""
-    images, labels = [], []
+    images = []
     for index in range(len(ckpt.classes or [])):
         base = seed + index * per_class  # the seeds `python -m training score` uses
         for start in range(0, per_class, batch_size):
             n = min(batch_size, per_class - start)
             images.append(generate(ckpt, index, n, base + start).float().cpu())
-        labels.append(torch.full((per_class,), index, dtype=torch.int64))
-    return torch.cat(images), torch.cat(labels)
+    return torch.cat(images), sample_labels(len(ckpt.classes or []), per_class)
 
 
 def fit_to_judge(images: torch.Tensor, padding: int, image_size: int, channels: int) -> torch.Tensor:
