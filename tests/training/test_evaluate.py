@@ -78,11 +78,16 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
         assert image.size == (2 * (PER_CLASS * 28 + (PER_CLASS + 1) * 2), 2 * (10 * 28 + 11 * 2))
 
     recorded = load_checkpoint(acgan).training["metrics"]
-    assert {"accuracy", "fid", "fid_floor", "fid_scale", "ms_ssim", "cas", "memorisation", "losses"} <= set(recorded)
+    assert {"accuracy", "fid", "fid_floor", "fid_scale", "fid_per_class", "ms_ssim", "cas", "memorisation",
+            "losses"} <= set(recorded)
     assert set(recorded["fid_scale"]) == {"pixel_noise_0.01", "pixel_noise_0.02", "pixel_noise_0.05",
                                           "pixel_noise_0.1", "blur_0.5px", "blur_1px"}
     assert "### Reading fid" in report and "| `acgan` | " + f"{recorded['fid']:.2f} |" in report
     assert f"The target, fid <= 2 x fid_floor ({2 * recorded['fid_floor']:.2f} for `acgan`), lies " in report
+    intra = recorded["fid_per_class"]
+    assert set(intra["generated"]) == set(intra["floor"]) == set(FASHION_MNIST_CLASSES)
+    assert f"| bag | {recorded['accuracy']['generated_per_class']['bag']:.3f} | " in report
+    assert f"| {intra['generated']['bag']:.2f} | {intra['floor']['bag']:.2f} |" in report
     assert "figures" not in recorded  # local paths are not part of a checkpoint
     assert all(torch.equal(weights_before[k], v) for k, v in read_tensors(acgan).items())  # metadata only
 

@@ -10,7 +10,8 @@ from scipy import ndimage
 from training.data import load_dataset
 from training.metrics.accuracy import accuracy, per_class_accuracy
 from training.metrics.cas import class_matched_subset, classification_accuracy_score
-from training.metrics.fid import feature_statistics, frechet_distance, frechet_distance_of_features
+from training.metrics.fid import (feature_statistics, frechet_distance, frechet_distance_of_features,
+                                  frechet_distance_per_class)
 from training.metrics.memorisation import memorisation, nearest_neighbours
 from training.metrics.ms_ssim import K1, K2, mean_pair_ms_ssim, ms_ssim, scale_weights
 
@@ -63,6 +64,22 @@ def test_frechet_distance_grows_with_a_mean_shift_as_its_square():
     features = torch.randn(2000, 4, generator=torch.Generator().manual_seed(2))
     shifted = features + torch.tensor([3.0, 0.0, 0.0, 0.0])  # same covariance, mean moved by 3
     assert frechet_distance_of_features(features, shifted) == pytest.approx(9.0, rel=1e-9)
+
+
+def test_intra_class_frechet_distance_finds_the_class_that_moved():
+    g = torch.Generator().manual_seed(3)
+    a, b = (torch.randn(900, 4, generator=g, dtype=torch.float64) for _ in range(2))
+    labels = torch.arange(3).repeat(300)
+    move = torch.tensor([0.0, 2.0, 0.0, 0.0], dtype=torch.float64)
+    shifted = b + (labels == 1).double().unsqueeze(1) * move  # class 1 moved by 2 along one axis
+    per_class = frechet_distance_per_class(a, labels, shifted, labels, ["x", "y", "z"])
+    assert per_class["y"] == pytest.approx(frechet_distance_of_features(a[labels == 1], b[labels == 1]) + 4.0
+                                           - 2 * 2.0 * (a[labels == 1, 1].mean() - b[labels == 1, 1].mean()).item(),
+                                           rel=1e-9)  # |mu_a - mu_b - d|^2 = |mu_a - mu_b|^2 + d^2 - 2 d (mu_a - mu_b)
+    assert per_class["x"] == frechet_distance_of_features(a[labels == 0], b[labels == 0]) < 0.1
+    assert per_class["z"] < 0.1 and per_class["y"] > 3.5
+    assert frechet_distance_per_class(a, labels, a, labels, ["x", "y", "z"]) == pytest.approx({"x": 0, "y": 0, "z": 0},
+                                                                                                abs=1e-9)
 
 
 # --- MS-SSIM ------------------------------------------------------------------------------------------

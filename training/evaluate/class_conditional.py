@@ -5,6 +5,7 @@ One set of samples (samples_per_class of every class, fixed seeds) feeds every m
 - fid: Fréchet distance in the judge's 256-d feature space to the real test split; fid_floor: the same
   from as many real training images (class-matched), so both sides of the comparison have equal counts;
   fid_scale: the same from those real images after known pixel noise and blur, to read fid against;
+  fid_per_class: the same within each class (intra-FID), samples and floor, to say which classes fid comes from;
 - ms_ssim: mean MS-SSIM of random same-class pairs, per class, beside real test images of the class;
 - cas: a classifier trained on the samples only, tested on real test images, beside one trained on as
   many real training images (same architecture, same epochs);
@@ -27,7 +28,7 @@ from training.evaluate.samples import class_samples, fit_to_judge
 from training.judge import Judge
 from training.metrics.accuracy import accuracy, per_class_accuracy
 from training.metrics.cas import class_matched_subset, classification_accuracy_score
-from training.metrics.fid import frechet_distance_of_features
+from training.metrics.fid import frechet_distance_of_features, frechet_distance_per_class
 from training.metrics.memorisation import memorisation
 from training.metrics.ms_ssim import mean_pair_ms_ssim
 
@@ -80,7 +81,9 @@ class RealReference:
     real_test_accuracy: float
     real_test_per_class: dict[str, float]
     test_features: torch.Tensor
+    test_labels: torch.Tensor
     fid_floor: float
+    fid_floor_per_class: dict[str, float]
     fid_floor_train_images: int
     fid_scale: dict[str, float]
     ms_ssim_real_per_class: dict[str, float]
@@ -95,12 +98,19 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
     floor_set = class_matched_subset(train, labels, s.seed)
     test_features = judge_features(judge, real_test)
     floor_images = to_unit_range(floor_set.images)
-    fid_floor = frechet_distance_of_features(judge_features(judge, floor_images), test_features)
+    floor_features = judge_features(judge, floor_images)
+    fid_floor = frechet_distance_of_features(floor_features, test_features)
+    floor_per_class = frechet_distance_per_class(floor_features, floor_set.labels, test_features, test.labels,
+                                                 judge.classes)
     scale = fid_scale(lambda images: judge_features(judge, images), floor_images, test_features, s.seed)
     return RealReference(labels.clone(), accuracy(real_pred, test.labels),
-                         per_class_accuracy(real_pred, test.labels, judge.classes), test_features,
-                         round(fid_floor, 4), len(floor_set), scale,
+                         per_class_accuracy(real_pred, test.labels, judge.classes), test_features, test.labels,
+                         round(fid_floor, 4), _rounded(floor_per_class), len(floor_set), scale,
                          real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed))
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in values.items()}
 
 
 def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDataset, test: ImageDataset,
@@ -127,7 +137,9 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
            "real_test_per_class": ref.real_test_per_class,
            "judge_test_accuracy": round(judge.test_accuracy, 4)}
 
-    fid = frechet_distance_of_features(judge_features(judge, gen), ref.test_features)
+    gen_features = judge_features(judge, gen)
+    fid = frechet_distance_of_features(gen_features, ref.test_features)
+    fid_per_class = frechet_distance_per_class(gen_features, labels, ref.test_features, ref.test_labels, classes)
 
     diversity = ms_ssim_figures(gen, labels, classes, ref.ms_ssim_real_per_class, s.ms_ssim_pairs, s.seed)
 
@@ -162,6 +174,7 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
         "fid": round(fid, 4),
         "fid_floor": ref.fid_floor,
         "fid_scale": ref.fid_scale,
+        "fid_per_class": {"generated": _rounded(fid_per_class), "floor": ref.fid_floor_per_class},
         "ms_ssim": diversity,
         "cas": {"cas": cas.cas, "real": cas.real, "ratio": round(cas.ratio, 4), "train_images": cas.train_images,
                 "epochs": cas.epochs},

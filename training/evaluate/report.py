@@ -81,11 +81,14 @@ def checkpoint_section(r: dict[str, Any], out_dir: Path) -> list[str]:
     m = r["metrics"]
     acc, div = m["accuracy"], m["ms_ssim"]
     lines = [f"### `{r['name']}` ({r['family']}, {r['path']})", "",
-             "| class | judge accuracy: samples | real test | MS-SSIM: samples | real test |",
-             "| --- | --- | --- | --- | --- |"]
+             "| class | judge accuracy: samples | real test | MS-SSIM: samples | real test | "
+             "fid within the class: samples | floor |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    intra = m["fid_per_class"]
     for c in acc["generated_per_class"]:
         lines.append(f"| {c} | {acc['generated_per_class'][c]:.3f} | {acc['real_test_per_class'][c]:.3f} | "
-                     f"{div['generated_per_class'][c]:.3f} | {div['real_per_class'][c]:.3f} |")
+                     f"{div['generated_per_class'][c]:.3f} | {div['real_per_class'][c]:.3f} | "
+                     f"{intra['generated'][c]:.2f} | {intra['floor'][c]:.2f} |")
     mem, cas = m["memorisation"], m["cas"]
     lines += ["",
               f"- fid {m['fid']:.3f} against a floor of {m['fid_floor']:.3f} "

@@ -38,3 +38,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 def frechet_distance_of_features(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
     return frechet_distance(*feature_statistics(a), *feature_statistics(b))
+
+
+def frechet_distance_per_class(a: torch.Tensor, a_labels: torch.Tensor, b: torch.Tensor, b_labels: torch.Tensor,
+                               classes: list[str]) -> dict[str, float]:
+    """Intra-class Fréchet distance (intra-FID, Miyato & Koyama 2018): for each class k, the distance between
+    a's and b's features of class k. Says which classes a set-wide FID comes from."""
+    return {name: frechet_distance_of_features(a[a_labels == k], b[b_labels == k]) for k, name in enumerate(classes)}
