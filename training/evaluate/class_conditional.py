@@ -114,10 +114,9 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
 
 
 def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDataset, test: ImageDataset,
-                               settings: Settings, out_dir: Path, name: str,
-                               reference: RealReference | None = None) -> dict[str, Any]:
-    """All figures as a JSON-able dict (what --record stores); PNGs go to out_dir/NAME_*.png. `reference`: the
-    real-data side from an earlier checkpoint of the same run (made afresh when absent or for other labels)."""
+                               settings: Settings, ref: RealReference, out_dir: Path, name: str) -> dict[str, Any]:
+    """All figures as a JSON-able dict (what --record stores); PNGs go to out_dir/NAME_*.png. `ref`: the real-data
+    side (real_reference), made once for every checkpoint of a run."""
     if list(ckpt.classes or []) != judge.classes or list(test.classes) != judge.classes:
         raise ValueError(f"{ckpt.path}: classes {ckpt.classes} must match the judge's {judge.classes} and the data's")
     s = settings
@@ -126,9 +125,8 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     gen = fit_to_judge(raw, padding, judge.image_size, judge.channels)
     classes = judge.classes
 
-    if reference is None or not torch.equal(reference.labels, labels):
-        reference = real_reference(judge, train, test, labels, s)
-    ref = reference
+    if not torch.equal(ref.labels, labels):
+        raise ValueError(f"the real-data reference was made for other sample labels than {name}'s")
 
     # accuracy: the judge on samples, beside its accuracy on real test images
     gen_pred = judge.predict(gen)

@@ -105,8 +105,8 @@ def evaluate_one(path: str, args: argparse.Namespace, real: RealData) -> dict[st
         judge, train, test = real.get(spec)
         settings = Settings(args.samples_per_class, args.ms_ssim_pairs, args.cas_epochs, args.memorisation_per_class,
                             args.memorisation_held_apart, args.memorisation_percentile, args.seed, args.progress)
-        metrics = evaluate_class_conditional(ckpt, judge, train, test, settings, args.out, name,
-                                             real.reference(spec, settings))
+        metrics = evaluate_class_conditional(ckpt, judge, train, test, settings, real.reference(spec, settings),
+                                             args.out, name)
         metrics["evaluation"]["judge"] = str(args.judge or default_judge_path(spec))
         metrics["evaluation"]["data"] = spec
         result.update(kind="classes", metrics=metrics)
