@@ -27,7 +27,7 @@ from training.evaluate.fid_scale import fid_scale
 from training.evaluate.samples import class_samples, fit_to_judge
 from training.judge import Judge
 from training.metrics.accuracy import accuracy, per_class_accuracy
-from training.metrics.cas import class_matched_subset, classification_accuracy_score
+from training.metrics.cas import class_matched_subset, classification_accuracy_score, real_data_accuracy
 from training.metrics.fid import frechet_distance_of_features, frechet_distance_per_class
 from training.metrics.memorisation import memorisation
 from training.metrics.ms_ssim import mean_pair_ms_ssim
@@ -87,6 +87,7 @@ class RealReference:
     fid_floor_train_images: int
     fid_scale: dict[str, float]
     ms_ssim_real_per_class: dict[str, float]
+    cas_real_accuracy: float  # CAS's classifier trained on the floor set's real images
 
 
 def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels: torch.Tensor,
@@ -106,7 +107,8 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
     return RealReference(labels.clone(), accuracy(real_pred, test.labels),
                          per_class_accuracy(real_pred, test.labels, judge.classes), test_features, test.labels,
                          round(fid_floor, 4), _rounded(floor_per_class), len(floor_set), scale,
-                         real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed))
+                         real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed),
+                         real_data_accuracy(train, labels, test, s.cas_epochs, s.seed, progress=s.progress))
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
@@ -141,7 +143,8 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
 
     diversity = ms_ssim_figures(gen, labels, classes, ref.ms_ssim_real_per_class, s.ms_ssim_pairs, s.seed)
 
-    cas = classification_accuracy_score(gen, labels, train, test, s.cas_epochs, s.seed, progress=s.progress)
+    cas = classification_accuracy_score(gen, labels, train, test, s.cas_epochs, s.seed, progress=s.progress,
+                                        real_accuracy=ref.cas_real_accuracy)
 
     # memorisation: a fixed subset of samples against every training image but the held-apart ones
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(s.seed))

@@ -33,20 +33,34 @@ def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
     return images.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
 
 
-def classification_accuracy_score(generated: torch.Tensor, generated_labels: torch.Tensor, real_train: ImageDataset,
-                                  real_test: ImageDataset, epochs: int, seed: int = 0, batch_size: int = 128,
-                                  progress: bool = False) -> CASResult:
-    """`generated` in [-1, 1]; the real-data classifier trains on a class-matched subset of real_train."""
-    classes = list(real_test.classes)
-    fake = ImageDataset("generated", to_uint8_images(generated), generated_labels.cpu(), classes)
-    subset = class_matched_subset(real_train, generated_labels, seed)
-    batch_size = min(batch_size, len(fake))
-    # One thread: both classifiers' weights, and so CAS, then depend on the seed alone, not on the machine's
+def _trained_accuracy(train: ImageDataset, real_test: ImageDataset, epochs: int, seed: int, batch_size: int,
+                      progress: bool) -> float:
+    # One thread: the classifier's weights, and so CAS, then depend on the seed alone, not on the machine's
     # thread count (on two threads against one, the demo CGAN's CAS moved by 0.6 point).
     with one_intra_op_thread():
-        on_fake = train_judge(fake, real_test, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
-        on_real = train_judge(subset, real_test, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
-    return CASResult(round(on_fake.test_accuracy, 4), round(on_real.test_accuracy, 4), len(fake), epochs)
+        classifier = train_judge(train, real_test, epochs=epochs, batch_size=min(batch_size, len(train)), seed=seed,
+                                 progress=progress)
+    return round(classifier.test_accuracy, 4)
+
+
+def real_data_accuracy(real_train: ImageDataset, labels: torch.Tensor, real_test: ImageDataset, epochs: int,
+                       seed: int = 0, batch_size: int = 128, progress: bool = False) -> float:
+    """CAS's reference: the classifier trained on a class-matched subset of real_train (as many images of each
+    class as `labels` holds), tested on real_test. The same for every generator scored with these labels."""
+    subset = class_matched_subset(real_train, labels, seed)
+    return _trained_accuracy(subset, real_test, epochs, seed, batch_size, progress)
+
+
+def classification_accuracy_score(generated: torch.Tensor, generated_labels: torch.Tensor, real_train: ImageDataset,
+                                  real_test: ImageDataset, epochs: int, seed: int = 0, batch_size: int = 128,
+                                  progress: bool = False, real_accuracy: float | None = None) -> CASResult:
+    """`generated` in [-1, 1]. `real_accuracy`: real_data_accuracy for these labels and settings, when the
+    caller already has it (it is trained here otherwise)."""
+    fake = ImageDataset("generated", to_uint8_images(generated), generated_labels.cpu(), list(real_test.classes))
+    if real_accuracy is None:
+        real_accuracy = real_data_accuracy(real_train, generated_labels, real_test, epochs, seed, batch_size, progress)
+    cas = _trained_accuracy(fake, real_test, epochs, seed, batch_size, progress)
+    return CASResult(cas, real_accuracy, len(fake), epochs)
 
 
 def class_matched_subset(data: ImageDataset, labels: torch.Tensor, seed: int) -> ImageDataset:
