@@ -117,14 +117,19 @@ def test_without_record_the_checkpoint_is_untouched(tmp_path, tiny_fashion, tiny
 
 def test_the_real_side_is_computed_once_per_run_and_matches_a_run_of_its_own(tmp_path, tiny_fashion, tiny_judge,
                                                                              tiny_checkpoints, monkeypatch):
+    import training.evaluate.class_conditional as class_conditional
     import training.evaluate.cli as evaluate_cli
 
-    calls = []
+    calls, thresholds = [], []
     real_reference = evaluate_cli.real_reference
     monkeypatch.setattr(evaluate_cli, "real_reference", lambda *a: calls.append(1) or real_reference(*a))
+    threshold = class_conditional.memorisation_threshold
+    monkeypatch.setattr(class_conditional, "memorisation_threshold", lambda *a: thresholds.append(1) or threshold(*a))
     spec = f"fashion-mnist:{tiny_fashion}"
     assert run_evaluate(*tiny_checkpoints, "--data", spec, "--judge", tiny_judge, "--out", tmp_path / "both") == 0
-    assert len(calls) == 1  # floor, scale, real MS-SSIM and the judge on real test images: once for both
+    # floor, scale, real MS-SSIM, CAS's real-data classifier, the judge on real test images and memorisation's
+    # train-to-train distances: once for both
+    assert len(calls) == 1 and len(thresholds) == 1
     assert run_evaluate(tiny_checkpoints[1], "--data", spec, "--judge", tiny_judge, "--out", tmp_path / "alone") == 0
     both = json.loads((tmp_path / "both" / "results.json").read_text())[1]["metrics"]
     alone = json.loads((tmp_path / "alone" / "results.json").read_text())[0]["metrics"]

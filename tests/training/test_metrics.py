@@ -12,7 +12,7 @@ from training.metrics.accuracy import accuracy, per_class_accuracy
 from training.metrics.cas import class_matched_subset, classification_accuracy_score
 from training.metrics.fid import (feature_statistics, frechet_distance, frechet_distance_of_features,
                                   frechet_distance_per_class)
-from training.metrics.memorisation import memorisation, nearest_neighbours
+from training.metrics.memorisation import memorisation, memorisation_threshold, nearest_neighbours
 from training.metrics.ms_ssim import K1, K2, mean_pair_ms_ssim, ms_ssim, scale_weights
 
 # --- Fréchet distance -------------------------------------------------------------------------------
@@ -190,7 +190,8 @@ def test_memorisation_counts_copies_of_training_images_and_nothing_else():
     held_apart = (reference[:100] + 0.3 * torch.randn(100, 1, 8, 8, generator=gen))
     copies = reference[100:130]
     novel = reference[130:200] + 0.5 * torch.randn(70, 1, 8, 8, generator=gen)
-    result = memorisation(torch.cat([copies, novel]), reference, held_apart, percentile=1.0)
+    threshold = memorisation_threshold(reference, held_apart, percentile=1.0)
+    result = memorisation(torch.cat([copies, novel]), reference, threshold)
     assert result.share == pytest.approx(30 / 100)
     assert result.generated_nn_index[:30].tolist() == list(range(100, 130))
     assert result.threshold == pytest.approx(torch.quantile(result.train_nn.double(), 0.01).item())

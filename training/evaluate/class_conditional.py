@@ -29,7 +29,7 @@ from training.judge import Judge
 from training.metrics.accuracy import accuracy, per_class_accuracy
 from training.metrics.cas import class_matched_subset, classification_accuracy_score, real_data_accuracy
 from training.metrics.fid import frechet_distance_of_features, frechet_distance_per_class
-from training.metrics.memorisation import memorisation
+from training.metrics.memorisation import MemorisationThreshold, memorisation, memorisation_threshold
 from training.metrics.ms_ssim import mean_pair_ms_ssim
 
 
@@ -88,6 +88,8 @@ class RealReference:
     fid_scale: dict[str, float]
     ms_ssim_real_per_class: dict[str, float]
     cas_real_accuracy: float  # CAS's classifier trained on the floor set's real images
+    memorisation_reference: torch.Tensor  # the training images samples are checked against, in [-1, 1]
+    memorisation_threshold: MemorisationThreshold  # from the held-apart training images' distances to them
 
 
 def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels: torch.Tensor,
@@ -95,7 +97,7 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
     s = settings
     real_test = to_unit_range(test.images)
     real_pred = judge.predict(real_test)
-    # fid's floor: as many class-matched real training images as there are samples, against the test split
+    # fid's floor, and CAS's real-data classifier: as many class-matched real training images as there are samples
     floor_set = class_matched_subset(train, labels, s.seed)
     test_features = judge_features(judge, real_test)
     floor_images = to_unit_range(floor_set.images)
@@ -104,11 +106,18 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
     floor_per_class = frechet_distance_per_class(floor_features, floor_set.labels, test_features, test.labels,
                                                  judge.classes)
     scale = fid_scale(lambda images: judge_features(judge, images), floor_images, test_features, s.seed)
+    # memorisation: every training image but the held-apart ones is a reference a sample may copy
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(s.seed))
+    held_apart, reference = order[:s.memorisation_held_apart], order[s.memorisation_held_apart:]
+    reference_images = to_unit_range(train.images[reference])
+    threshold = memorisation_threshold(reference_images, to_unit_range(train.images[held_apart]),
+                                       s.memorisation_percentile)
     return RealReference(labels.clone(), accuracy(real_pred, test.labels),
                          per_class_accuracy(real_pred, test.labels, judge.classes), test_features, test.labels,
                          round(fid_floor, 4), _rounded(floor_per_class), len(floor_set), scale,
                          real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed),
-                         real_data_accuracy(train, labels, test, s.cas_epochs, s.seed, progress=s.progress))
+                         real_data_accuracy(floor_set, test, s.cas_epochs, s.seed, progress=s.progress),
+                         reference_images, threshold)
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
@@ -146,13 +155,9 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     cas = classification_accuracy_score(gen, labels, train, test, s.cas_epochs, s.seed, progress=s.progress,
                                         real_accuracy=ref.cas_real_accuracy)
 
-    # memorisation: a fixed subset of samples against every training image but the held-apart ones
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(s.seed))
-    held_apart, reference = order[:s.memorisation_held_apart], order[s.memorisation_held_apart:]
+    # memorisation: a fixed subset of samples against the reference's training images
     checked = first_per_class(labels, s.memorisation_per_class)
-    reference_images = to_unit_range(train.images[reference])
-    mem = memorisation(gen[checked], reference_images, to_unit_range(train.images[held_apart]),
-                       s.memorisation_percentile)
+    mem = memorisation(gen[checked], ref.memorisation_reference, ref.memorisation_threshold)
     closest = mem.generated_nn.argsort()[:10]
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +172,8 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
              "MS-SSIM, samples": list(diversity["generated_per_class"].values()),
              "MS-SSIM, real test": list(diversity["real_per_class"].values())},
             out_dir / f"{name}_per_class.png"),
-        "nearest": figures.nearest_pairs(gen[checked][closest], reference_images[mem.generated_nn_index[closest]],
+        "nearest": figures.nearest_pairs(gen[checked][closest],
+                                         ref.memorisation_reference[mem.generated_nn_index[closest]],
                                          out_dir / f"{name}_nearest.png"),
     }
     return {
@@ -180,7 +186,7 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
         "cas": {"cas": cas.cas, "real": cas.real, "ratio": round(cas.ratio, 4), "train_images": cas.train_images,
                 "epochs": cas.epochs},
         "memorisation": {"share": mem.share, "threshold": round(mem.threshold, 4), "percentile": mem.percentile,
-                         "samples_checked": len(checked), "reference_images": len(reference),
+                         "samples_checked": len(checked), "reference_images": len(ref.memorisation_reference),
                          "generated_nn_median": round(mem.generated_nn.median().item(), 4),
                          "train_nn_median": round(mem.train_nn.median().item(), 4),
                          "closest_distances": [round(v, 4) for v in mem.generated_nn[closest].tolist()]},

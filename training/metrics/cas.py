@@ -43,12 +43,11 @@ def _trained_accuracy(train: ImageDataset, real_test: ImageDataset, epochs: int,
     return round(classifier.test_accuracy, 4)
 
 
-def real_data_accuracy(real_train: ImageDataset, labels: torch.Tensor, real_test: ImageDataset, epochs: int,
-                       seed: int = 0, batch_size: int = 128, progress: bool = False) -> float:
-    """CAS's reference: the classifier trained on a class-matched subset of real_train (as many images of each
-    class as `labels` holds), tested on real_test. The same for every generator scored with these labels."""
-    subset = class_matched_subset(real_train, labels, seed)
-    return _trained_accuracy(subset, real_test, epochs, seed, batch_size, progress)
+def real_data_accuracy(real_subset: ImageDataset, real_test: ImageDataset, epochs: int, seed: int = 0,
+                       batch_size: int = 128, progress: bool = False) -> float:
+    """CAS's reference: the classifier trained on real images, as many of each class as the generated set holds
+    (class_matched_subset), tested on real_test. The same for every generator scored with those labels."""
+    return _trained_accuracy(real_subset, real_test, epochs, seed, batch_size, progress)
 
 
 def classification_accuracy_score(generated: torch.Tensor, generated_labels: torch.Tensor, real_train: ImageDataset,
@@ -58,7 +57,8 @@ def classification_accuracy_score(generated: torch.Tensor, generated_labels: tor
     caller already has it (it is trained here otherwise)."""
     fake = ImageDataset("generated", to_uint8_images(generated), generated_labels.cpu(), list(real_test.classes))
     if real_accuracy is None:
-        real_accuracy = real_data_accuracy(real_train, generated_labels, real_test, epochs, seed, batch_size, progress)
+        real_subset = class_matched_subset(real_train, generated_labels, seed)
+        real_accuracy = real_data_accuracy(real_subset, real_test, epochs, seed, batch_size, progress)
     cas = _trained_accuracy(fake, real_test, epochs, seed, batch_size, progress)
     return CASResult(cas, real_accuracy, len(fake), epochs)
 

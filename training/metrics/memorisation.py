@@ -14,9 +14,17 @@ import torch
 
 
 @dataclass
+class MemorisationThreshold:
+    """The real side: the same for every generator checked against one reference set."""
+    threshold: float  # the percentile of train-to-train nearest-neighbour distances
+    percentile: float
+    train_nn: torch.Tensor  # [Q] train-to-train nearest-neighbour distances
+
+
+@dataclass
 class MemorisationResult:
     share: float  # share of generated images below the threshold
-    threshold: float  # the percentile of train-to-train nearest-neighbour distances
+    threshold: float
     percentile: float
     generated_nn: torch.Tensor  # [G] distance of each generated image to its nearest reference image
     generated_nn_index: torch.Tensor  # [G] index of that image in the reference set
@@ -35,11 +43,17 @@ def nearest_neighbours(queries: torch.Tensor, reference: torch.Tensor, chunk: in
     return torch.cat(distances), torch.cat(indices)
 
 
-def memorisation(generated: torch.Tensor, reference: torch.Tensor, held_apart: torch.Tensor,
-                 percentile: float = 1.0) -> MemorisationResult:
-    """`reference` and `held_apart` are disjoint real training images; all in [-1, 1]."""
+def memorisation_threshold(reference: torch.Tensor, held_apart: torch.Tensor,
+                           percentile: float = 1.0) -> MemorisationThreshold:
+    """`reference` and `held_apart` are disjoint real training images in [-1, 1]."""
     train_nn, _ = nearest_neighbours(held_apart, reference)
-    threshold = torch.quantile(train_nn.double(), percentile / 100).item()
+    return MemorisationThreshold(torch.quantile(train_nn.double(), percentile / 100).item(), percentile, train_nn)
+
+
+def memorisation(generated: torch.Tensor, reference: torch.Tensor,
+                 threshold: MemorisationThreshold) -> MemorisationResult:
+    """`generated` and `reference` in [-1, 1]; `threshold` made from the same reference images."""
     gen_nn, gen_index = nearest_neighbours(generated, reference)
-    share = (gen_nn < threshold).float().mean().item()
-    return MemorisationResult(round(share, 4), threshold, percentile, gen_nn, gen_index, train_nn)
+    share = (gen_nn < threshold.threshold).float().mean().item()
+    return MemorisationResult(round(share, 4), threshold.threshold, threshold.percentile, gen_nn, gen_index,
+                              threshold.train_nn)
