@@ -40,12 +40,12 @@ demo: install
 # The demo checkpoints (see checkpoints/README.md for the measured wall time and quality).
 train-acgan: install
 	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
-		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fake-class-warmup 2000 --fresh-fakes \
+		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fake-class-warmup 2000 --fresh-fakes \
 		--lambda-ms 0.05 --lr-decay-start 0.5
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
-		--g-width 32 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes --lambda-ms 0.05 \
+		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes --lambda-ms 0.05 \
 		--lr-decay-start 0.5
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
