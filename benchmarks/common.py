@@ -38,7 +38,7 @@ class ModelSet:
 
 
 MODEL_SETS = {
-    "demo": ModelSet("demo", "demo ACGAN (28x28 grey, g_width 32) + demo StarGAN (32x32 RGB)"),
+    "demo": ModelSet("demo", "demo ACGAN (28x28 grey, g_width 64) + demo StarGAN (32x32 RGB)"),
     # A production-size generator: random weights cost what trained ones do. No 128 px StarGAN: its
     # edit workload would only repeat what the ACGAN's figures show about the queue.
     "prod128": ModelSet("prod128", "production-size ACGAN (128x128 RGB, g_width 64, 12.3 M parameters)",

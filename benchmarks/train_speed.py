@@ -1,7 +1,7 @@
 """Training throughput: condgen's training loop against a plain loop written the way the PyTorch-GAN scripts
 write theirs (eriklindernoren/PyTorch-GAN, implementations/acgan), on the same network, batch and data.
 
-Both train the demo ACGAN (condgen's generator and discriminator, g_width = d_width = 32) on Fashion-MNIST,
+Both train an ACGAN at the widths of the demo before 2026-11-25 (g_width = d_width = 32) on Fashion-MNIST,
 64 images per step, on this machine's device, in one process. They run in alternating blocks of steps so a
 drift of the CPU share on a shared machine hits both alike.
 
