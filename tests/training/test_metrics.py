@@ -194,7 +194,7 @@ def test_memorisation_counts_copies_of_training_images_and_nothing_else():
     result = memorisation(torch.cat([copies, novel]), reference, threshold)
     assert result.share == pytest.approx(30 / 100)
     assert result.generated_nn_index[:30].tolist() == list(range(100, 130))
-    assert result.threshold == pytest.approx(torch.quantile(result.train_nn.double(), 0.01).item())
+    assert threshold.threshold == pytest.approx(torch.quantile(threshold.train_nn.double(), 0.01).item())
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from training.evaluate.fid_scale import fid_scale
 from training.evaluate.samples import class_samples, fit_to_judge
 from training.judge import Judge
 from training.metrics.accuracy import accuracy, per_class_accuracy
-from training.metrics.cas import class_matched_subset, classification_accuracy_score, real_data_accuracy
+from training.metrics.cas import class_matched_subset, classification_accuracy_score, classifier_accuracy
 from training.metrics.fid import frechet_distance_of_features, frechet_distance_per_class
 from training.metrics.memorisation import MemorisationThreshold, memorisation, memorisation_threshold
 from training.metrics.ms_ssim import mean_pair_ms_ssim
@@ -116,7 +116,7 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
                          per_class_accuracy(real_pred, test.labels, judge.classes), test_features, test.labels,
                          round(fid_floor, 4), _rounded(floor_per_class), len(floor_set), scale,
                          real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed),
-                         real_data_accuracy(floor_set, test, s.cas_epochs, s.seed, progress=s.progress),
+                         classifier_accuracy(floor_set, test, s.cas_epochs, s.seed, progress=s.progress),
                          reference_images, threshold)
 
 
@@ -157,7 +157,8 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
 
     # memorisation: a fixed subset of samples against the reference's training images
     checked = first_per_class(labels, s.memorisation_per_class)
-    mem = memorisation(gen[checked], ref.memorisation_reference, ref.memorisation_threshold)
+    mem_threshold = ref.memorisation_threshold
+    mem = memorisation(gen[checked], ref.memorisation_reference, mem_threshold)
     closest = mem.generated_nn.argsort()[:10]
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,10 +186,11 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
         "ms_ssim": diversity,
         "cas": {"cas": cas.cas, "real": cas.real, "ratio": round(cas.ratio, 4), "train_images": cas.train_images,
                 "epochs": cas.epochs},
-        "memorisation": {"share": mem.share, "threshold": round(mem.threshold, 4), "percentile": mem.percentile,
+        "memorisation": {"share": mem.share, "threshold": round(mem_threshold.threshold, 4),
+                         "percentile": mem_threshold.percentile,
                          "samples_checked": len(checked), "reference_images": len(ref.memorisation_reference),
                          "generated_nn_median": round(mem.generated_nn.median().item(), 4),
-                         "train_nn_median": round(mem.train_nn.median().item(), 4),
+                         "train_nn_median": round(mem_threshold.train_nn.median().item(), 4),
                          "closest_distances": [round(v, 4) for v in mem.generated_nn[closest].tolist()]},
         "evaluation": {"samples_per_class": s.samples_per_class, "seed": s.seed, "fid_test_images": len(test),
                        "fid_floor_train_images": ref.fid_floor_train_images, "input_padding_cropped": padding,

@@ -33,8 +33,10 @@ def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
     return images.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
 
 
-def _trained_accuracy(train: ImageDataset, real_test: ImageDataset, epochs: int, seed: int, batch_size: int,
-                      progress: bool) -> float:
+def classifier_accuracy(train: ImageDataset, real_test: ImageDataset, epochs: int, seed: int = 0,
+                        batch_size: int = 128, progress: bool = False) -> float:
+    """Real test accuracy of a fresh classifier trained on `train`: generated images for CAS, or real ones
+    (a class_matched_subset, as many of each class as the generated set holds) for its reference."""
     # One thread: the classifier's weights, and so CAS, then depend on the seed alone, not on the machine's
     # thread count (on two threads against one, the demo CGAN's CAS moved by 0.6 point).
     with one_intra_op_thread():
@@ -43,23 +45,16 @@ def _trained_accuracy(train: ImageDataset, real_test: ImageDataset, epochs: int,
     return round(classifier.test_accuracy, 4)
 
 
-def real_data_accuracy(real_subset: ImageDataset, real_test: ImageDataset, epochs: int, seed: int = 0,
-                       batch_size: int = 128, progress: bool = False) -> float:
-    """CAS's reference: the classifier trained on real images, as many of each class as the generated set holds
-    (class_matched_subset), tested on real_test. The same for every generator scored with those labels."""
-    return _trained_accuracy(real_subset, real_test, epochs, seed, batch_size, progress)
-
-
 def classification_accuracy_score(generated: torch.Tensor, generated_labels: torch.Tensor, real_train: ImageDataset,
                                   real_test: ImageDataset, epochs: int, seed: int = 0, batch_size: int = 128,
                                   progress: bool = False, real_accuracy: float | None = None) -> CASResult:
-    """`generated` in [-1, 1]. `real_accuracy`: real_data_accuracy for these labels and settings, when the
-    caller already has it (it is trained here otherwise)."""
+    """`generated` in [-1, 1]. `real_accuracy`: classifier_accuracy of the class-matched real subset for these
+    labels and settings, when the caller already has it (the same for every generator; trained here otherwise)."""
     fake = ImageDataset("generated", to_uint8_images(generated), generated_labels.cpu(), list(real_test.classes))
     if real_accuracy is None:
         real_subset = class_matched_subset(real_train, generated_labels, seed)
-        real_accuracy = real_data_accuracy(real_subset, real_test, epochs, seed, batch_size, progress)
-    cas = _trained_accuracy(fake, real_test, epochs, seed, batch_size, progress)
+        real_accuracy = classifier_accuracy(real_subset, real_test, epochs, seed, batch_size, progress)
+    cas = classifier_accuracy(fake, real_test, epochs, seed, batch_size, progress)
     return CASResult(cas, real_accuracy, len(fake), epochs)
 
 

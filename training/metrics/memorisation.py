@@ -24,11 +24,8 @@ class MemorisationThreshold:
 @dataclass
 class MemorisationResult:
     share: float  # share of generated images below the threshold
-    threshold: float
-    percentile: float
     generated_nn: torch.Tensor  # [G] distance of each generated image to its nearest reference image
     generated_nn_index: torch.Tensor  # [G] index of that image in the reference set
-    train_nn: torch.Tensor  # [Q] train-to-train nearest-neighbour distances
 
 
 def nearest_neighbours(queries: torch.Tensor, reference: torch.Tensor, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,5 +52,4 @@ def memorisation(generated: torch.Tensor, reference: torch.Tensor,
     """`generated` and `reference` in [-1, 1]; `threshold` made from the same reference images."""
     gen_nn, gen_index = nearest_neighbours(generated, reference)
     share = (gen_nn < threshold.threshold).float().mean().item()
-    return MemorisationResult(round(share, 4), threshold.threshold, threshold.percentile, gen_nn, gen_index,
-                              threshold.train_nn)
+    return MemorisationResult(round(share, 4), gen_nn, gen_index)
