@@ -10,7 +10,7 @@ from scipy import ndimage
 from models import build, load_checkpoint, save_checkpoint
 from models.checkpoint import read_tensors
 from training.data import FASHION_MNIST_CLASSES, load_dataset
-from training.evaluate.checks import better_than, threshold_checks
+from training.evaluate.checks import baseline_for, better_than, threshold_checks
 from training.evaluate.cli import main
 from training.evaluate.fid_scale import fid_scale, gaussian_blur, nearest_rungs
 from training.evaluate.samples import fit_to_judge
@@ -67,7 +67,9 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
 
     report = (out / "report.md").read_text()
     assert "| `acgan` | acgan | 3 |" in report and "| `acgan-pytorchgan` | acgan-pytorchgan | 3 |" in report
-    assert "better than the baseline" in report
+    assert "better than the baseline trained as many steps" in report
+    assert "| (a baseline) |" in report and "`acgan-pytorchgan`: accuracy " in report  # same steps: no caveat
+    assert "steps**, not" not in report
     for name in ("acgan", "acgan-pytorchgan"):
         for figure in ("samples", "per_class", "nearest"):
             path = out / f"{name}_{figure}.png"
@@ -202,6 +204,14 @@ def test_targets_and_the_baseline_comparison():
     baseline = metrics(0.80, 9.0, 1.6, 0.9, 0.35, 0.60, 0.90)
     assert better_than(ours, baseline) == {"accuracy": True, "fid": True, "ms_ssim": True, "cas": True}
     assert better_than(baseline, ours) == {"accuracy": False, "fid": False, "ms_ssim": False, "cas": False}
+
+
+def test_each_checkpoint_meets_the_baseline_trained_as_many_steps():
+    short, long = {"name": "b15", "steps": 15000}, {"name": "b20", "steps": 20000}
+    assert baseline_for({"steps": 15000}, [long, short]) is short
+    assert baseline_for({"steps": 20000}, [short, long]) is long
+    assert baseline_for({"steps": 19000}, [short, long]) is long  # none as long: the nearest budget
+    assert baseline_for({"steps": 15000}, []) is None
 
 
 # --- StarGAN -------------------------------------------------------------------------------------------

@@ -20,6 +20,14 @@ def threshold_checks(m: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def baseline_for(result: dict[str, Any], baselines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The baseline a checkpoint is compared with: the one trained for as many steps (the issue's "same budget"),
+    else the nearest in steps; None when there is none."""
+    if not baselines:
+        return None
+    return min(baselines, key=lambda b: abs((b["steps"] or 0) - (result["steps"] or 0)))
+
+
 def better_than(m: dict[str, Any], base: dict[str, Any]) -> dict[str, bool]:
     """Each metric strictly better than the baseline's; MS-SSIM: more classes at or below real, or as many
     and a lower mean (more diverse)."""
