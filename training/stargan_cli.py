@@ -38,6 +38,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "--n-critic of them (default: 20000)")
     p.add_argument("--n-critic", type=positive_int, default=5, help="D updates per G update (default: 5, the "
                    "paper's); fewer give G more updates in the same time")
+    p.add_argument("--penalty-every", type=positive_int, default=1, help="pay D's gradient penalties (WGAN-GP "
+                   "and --lambda-cls-gp) on every k-th D update only, k times as heavy (lazy regularisation, "
+                   "StyleGAN2): each is a second backward through D (default: 1, every update)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per step per process (default: 16)")
     p.add_argument("--lr-g", type=positive_float, default=1e-4, help="generator Adam lr (default: 1e-4)")
     p.add_argument("--lr-d", type=positive_float, default=1e-4, help="discriminator Adam lr (default: 1e-4)")
@@ -200,5 +203,5 @@ def run_train(args: argparse.Namespace) -> None:
                         "n_critic": args.n_critic, "lambda_cls_g": args.lambda_cls_g,
                         "lambda_change": args.lambda_change, "lambda_change_tv": args.lambda_change_tv,
                         "rec_noise": args.rec_noise, "rotate": args.rotate, "zoom": args.zoom,
-                        "lambda_cls_fake": args.lambda_cls_fake})
+                        "lambda_cls_fake": args.lambda_cls_fake, "penalty_every": args.penalty_every})
     train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))

@@ -72,8 +72,8 @@ def tiny_trainer(data_dir: Path, out: Path, steps: int = 5, **overrides) -> Trai
     return Trainer(cfg, TrainData("tiny", data.images, data.labels, data.labels_info))
 
 
-def context(G=None, D=None, seed=0) -> StepContext:
-    return StepContext(G, D, torch.device("cpu"), torch.Generator().manual_seed(seed), 0)
+def context(G=None, D=None, seed=0, step=0) -> StepContext:
+    return StepContext(G, D, torch.device("cpu"), torch.Generator().manual_seed(seed), step)
 
 
 # --- networks and losses --------------------------------------------------------------------------
@@ -275,6 +275,32 @@ def test_classifier_gradient_penalty_enters_the_d_loss_only_when_asked():
     loss_with.backward()
     with pytest.raises(ValueError, match="lambda_cls_gp"):
         StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=-1.0)
+
+
+def test_lazy_penalties_are_paid_every_kth_d_step_k_times_as_heavy():
+    info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
+    arch = make_arch("stargan", num_attributes=2, image_size=16, d_width=8, d_layers=3)
+    D = build_discriminator("stargan", **arch.to_dict())
+    G = MirrorOfInput(0.25)
+    real, labels = torch.rand(4, 3, 16, 16) * 2 - 1, torch.eye(2)[[0, 1, 0, 1]]
+
+    def d_step(step, **options):
+        return StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=3.0, **options).d_step(
+            context(G, D, step=step), real, labels)
+
+    every, every_logs = d_step(6)
+    lazy, lazy_logs = d_step(6, penalty_every=3)  # step 6: a penalty step, paid three times over
+    skipped, skipped_logs = d_step(7, penalty_every=3)
+    assert lazy_logs["d_gp"] == pytest.approx(every_logs["d_gp"]) and lazy_logs["d_cls_gp"] > 0
+    penalties = 10.0 * every_logs["d_gp"] + 3.0 * every_logs["d_cls_gp"]
+    assert (lazy - every).item() == pytest.approx(2 * penalties, rel=1e-4)
+    # Between penalty steps neither penalty is computed: the loss is what remains without them.
+    assert "d_gp" not in skipped_logs and "d_cls_gp" not in skipped_logs
+    assert skipped.item() == pytest.approx(every.item() - penalties, rel=1e-4, abs=1e-5)
+    skipped.backward()
+    assert all(p.grad is not None for p in D.parameters())
+    with pytest.raises(ValueError, match="penalty_every"):
+        StarGANSteps(arch, "wgan-gp", info, penalty_every=0)
 
 
 class ReadsBrightness(torch.nn.Module):

@@ -30,7 +30,8 @@ class StarGANSteps(FamilySteps):
     def __init__(self, arch: Any, loss: str, labels_info: dict[str, Any], lambda_id: float = 0.0,
                  hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5,
                  lambda_cls_g: float = 1.0, lambda_change: float = 0.0, lambda_change_tv: float = 0.0,
-                 rec_noise: float = 0.0, rotate: float = 0.0, zoom: float = 0.0, lambda_cls_fake: float = 0.0):
+                 rec_noise: float = 0.0, rotate: float = 0.0, zoom: float = 0.0, lambda_cls_fake: float = 0.0,
+                 penalty_every: int = 1):
         super().__init__(arch, loss, labels_info)
         weights = {"lambda_id": lambda_id, "lambda_cls_gp": lambda_cls_gp, "lambda_cls_g": lambda_cls_g,
                    "lambda_change": lambda_change, "lambda_change_tv": lambda_change_tv, "rec_noise": rec_noise,
@@ -41,6 +42,11 @@ class StarGANSteps(FamilySteps):
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         self.n_critic = n_critic
+        if penalty_every < 1:
+            raise ValueError(f"penalty_every must be >= 1, got {penalty_every}")
+        # Lazy regularisation (StyleGAN2, Karras et al. 2020): D's two gradient penalties, each a second
+        # backward through D, on every k-th D step only, k times as heavy, so their mean weight is unchanged.
+        self.penalty_every = penalty_every
         self.lambda_id = lambda_id
         self.lambda_cls_gp = lambda_cls_gp
         # G's weight on D's attribute reading of its edits (the paper's lambda_cls, 1, by default); D's own
@@ -105,28 +111,36 @@ class StarGANSteps(FamilySteps):
         with torch.no_grad():
             fake = ctx.G(real, self.targets(ctx, labels))
         alpha = ctx.rand(b, 1, 1, 1)
+        penalise = ctx.step % self.penalty_every == 0
+        weight = float(self.penalty_every)  # a lazy penalty counts k times on the steps it is paid
         # The penalty differentiates D twice: float32, outside autocast. Real, fake and interpolates go
         # through ONE forward, so under DDP D runs once per backward and every parameter gets a gradient.
         with torch.autocast(ctx.device.type, enabled=False):
             real32, fake32 = real.float(), fake.float()
-            if self.lambda_cls_gp > 0:
+            if penalise and self.lambda_cls_gp > 0:
                 real32 = real32.clone().requires_grad_(True)
             real_seen, fake_seen = self.seen_by_d(ctx, real32), self.seen_by_d(ctx, fake32)
-            x_hat = (alpha * real_seen.detach() + (1.0 - alpha) * fake_seen).requires_grad_(True)
-            source, logits = ctx.D(torch.cat([real_seen, fake_seen, x_hat]))
-            src_real, src_fake, src_hat = source.split(b)
+            seen = [real_seen, fake_seen]
+            if penalise:
+                x_hat = (alpha * real_seen.detach() + (1.0 - alpha) * fake_seen).requires_grad_(True)
+                seen.append(x_hat)
+            source, logits = ctx.D(torch.cat(seen))
+            src_real, src_fake = source[:b], source[b:2 * b]
             adv = src_fake.mean() - src_real.mean()
-            gp = gradient_norm_penalty(src_hat, x_hat)
             cls = attribute_loss(logits[:b], labels, self.group_index)
-            loss = adv + self.lambda_cls * cls + self.lambda_gp * gp
-            logs = {"d_adv": adv.item(), "d_cls": cls.item(), "d_gp": gp.item()}
+            loss = adv + self.lambda_cls * cls
+            logs = {"d_adv": adv.item(), "d_cls": cls.item()}
+            if penalise:
+                gp = gradient_norm_penalty(source[2 * b:], x_hat)
+                loss = loss + weight * self.lambda_gp * gp
+                logs["d_gp"] = gp.item()
             if self.lambda_cls_fake > 0:
                 cls_fake = attribute_loss(logits[b:2 * b], labels, self.group_index)
                 loss = loss + self.lambda_cls_fake * cls_fake
                 logs["d_cls_fake"] = cls_fake.item()
-            if self.lambda_cls_gp > 0:
+            if penalise and self.lambda_cls_gp > 0:
                 cls_gp = classifier_gradient_penalty(cls, real32)
-                loss = loss + self.lambda_cls_gp * cls_gp
+                loss = loss + weight * self.lambda_cls_gp * cls_gp
                 logs["d_cls_gp"] = cls_gp.item()
         return loss, logs
 
