@@ -1,8 +1,9 @@
 """`python -m training acgan-pytorchgan`: the PyTorch-GAN ACGAN recipe trained by condgen's loop, as a baseline.
 
 Its hyperparameters default to the published ones (Adam 2e-4, betas (0.5, 0.999), batch 64, latent 100,
-32 px) and the step count to the demo ACGAN's 6,000, so both spend the same budget. The recipe has no EMA:
-the saved generator is the raw one (--ema-decay 0).
+32 px) and the step count to the demo ACGAN's 15,000, so both spend the same budget (`make train-baseline`
+runs it to the demo CGAN's 20,000 and keeps its save at 15,000: the rate is constant, so that save holds the
+weights a 15,000-step run ends with). The recipe has no EMA: the saved generator is the raw one (--ema-decay 0).
 
 Fashion-MNIST is 28 px and the published networks need a multiple of 16. The images are padded (edge
 pixels repeated: Fashion-MNIST's border is its black background) to 32 rather than resized as the recipe
@@ -31,7 +32,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help=f"dataset spec: {DATA_SPEC_HELP}")
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors), e.g. under "
                    "checkpoints/baselines/ (the service loads only the top level of checkpoints/)")
-    p.add_argument("--steps", type=positive_int, default=6000, help="total steps (one D and one G update each)")
+    p.add_argument("--steps", type=positive_int, default=15000, help="total steps (one D and one G update each)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate of G and D")
     p.add_argument("--beta1", type=float, default=0.5)

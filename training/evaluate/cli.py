@@ -19,7 +19,8 @@ from training.judge import Judge, default_judge_path, load_judge
 EPILOG = """examples:
   python -m training.evaluate checkpoints/acgan.safetensors --data fashion-mnist --out reports/acgan
   python -m training.evaluate checkpoints/acgan.safetensors checkpoints/cgan.safetensors \\
-      checkpoints/baselines/acgan-pytorchgan.safetensors --data fashion-mnist --out checkpoints/report --record
+      checkpoints/baselines/acgan-pytorchgan-15000.safetensors checkpoints/baselines/acgan-pytorchgan-20000.safetensors \\
+      --data fashion-mnist --out checkpoints/report --record
   python -m training.evaluate checkpoints/stargan.safetensors --data twemoji-faces:data/twemoji-faces
 """
 
