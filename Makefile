@@ -111,7 +111,7 @@ score: install
 
 # The baselines the demo generators are measured against on the same budget: the PyTorch-GAN ACGAN recipe, same
 # data, run for the CGAN's $(STEPS) steps; the recipe's rate is constant, so its save at $(ACGAN_STEPS) steps holds
-# the weights a run of the ACGAN's length ends with (bit for bit). About 85 min on two CPU threads.
+# the weights a run of the ACGAN's length ends with (bit for bit). 77.6 min on two CPU threads here.
 # Not served: the service loads only the top level of checkpoints/.
 BASELINES = checkpoints/baselines
 train-baseline: install
