@@ -262,12 +262,17 @@ def test_classifier_gradient_penalty_on_a_linear_head_with_a_known_gradient():
     penalty.backward()  # create_graph: the penalty itself trains the classifier
 
 
-def test_classifier_gradient_penalty_enters_the_d_loss_only_when_asked():
+def small_critic_batch():
+    """A one-group pair of attributes, a small real D, an editor that brightens its input, and a batch of four."""
     info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
     arch = make_arch("stargan", num_attributes=2, image_size=16, d_width=8, d_layers=3)
     D = build_discriminator("stargan", **arch.to_dict())
-    G = MirrorOfInput(0.25)
     real, labels = torch.rand(4, 3, 16, 16) * 2 - 1, torch.eye(2)[[0, 1, 0, 1]]
+    return info, arch, D, MirrorOfInput(0.25), real, labels
+
+
+def test_classifier_gradient_penalty_enters_the_d_loss_only_when_asked():
+    info, arch, D, G, real, labels = small_critic_batch()
     loss_with, logs = StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=10.0).d_step(context(G, D), real, labels)
     loss_without, logs_without = StarGANSteps(arch, "wgan-gp", info).d_step(context(G, D), real, labels)
     assert logs["d_cls_gp"] > 0 and "d_cls_gp" not in logs_without
@@ -278,11 +283,7 @@ def test_classifier_gradient_penalty_enters_the_d_loss_only_when_asked():
 
 
 def test_lazy_penalties_are_paid_every_kth_d_step_k_times_as_heavy():
-    info = {"attributes": ["a", "b"], "attribute_groups": [["a", "b"]]}
-    arch = make_arch("stargan", num_attributes=2, image_size=16, d_width=8, d_layers=3)
-    D = build_discriminator("stargan", **arch.to_dict())
-    G = MirrorOfInput(0.25)
-    real, labels = torch.rand(4, 3, 16, 16) * 2 - 1, torch.eye(2)[[0, 1, 0, 1]]
+    info, arch, D, G, real, labels = small_critic_batch()
 
     def d_step(step, **options):
         return StarGANSteps(arch, "wgan-gp", info, lambda_cls_gp=3.0, **options).d_step(
