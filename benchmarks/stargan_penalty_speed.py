@@ -23,14 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import RESULTS, machine, write_json  # noqa: E402
 from training.attributes import load_attribute_dataset  # noqa: E402
 from training.loop import TrainConfig, TrainData, Trainer  # noqa: E402
+from training.stargan_cli import default_d_layers  # noqa: E402
 
 EVERY = (1, 2, 4)
+IMAGE_SIZE = 32
 DEMO_OPTIONS = {"lambda_id": 5.0, "hflip": True, "lambda_cls_gp": 3.0, "n_critic": 5, "lambda_cls_fake": 1.0}
 
 
 def demo_trainer(data, out: Path, penalty_every: int) -> Trainer:
-    arch = {"num_attributes": len(data.attributes), "image_size": 32, "channels": 3, "g_width": 32, "d_width": 32,
-            "res_blocks": 6, "mask": True, "skip": True, "d_layers": 4}
+    arch = {"num_attributes": len(data.attributes), "image_size": IMAGE_SIZE, "channels": 3, "g_width": 32,
+            "d_width": 32, "res_blocks": 6, "mask": True, "skip": True, "d_layers": default_d_layers(IMAGE_SIZE)}
     cfg = TrainConfig(family="stargan", out=out, steps=10**6, arch=arch, batch_size=16, device="cpu", seed=0,
                       progress=False, family_options={**DEMO_OPTIONS, "penalty_every": penalty_every})
     return Trainer(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "stargan-penalty-speed.json")
     args = parser.parse_args(argv)
 
-    data = load_attribute_dataset(args.data, "train", 32, None)
+    data = load_attribute_dataset(args.data, "train", IMAGE_SIZE, None)
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {k: demo_trainer(data, Path(tmp) / f"every{k}.safetensors", k) for k in EVERY}
         for trainer in trainers.values():
