@@ -21,21 +21,23 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS, machine, write_json  # noqa: E402
-from training.attributes import load_attribute_dataset  # noqa: E402
-from training.loop import TrainConfig, TrainData, Trainer  # noqa: E402
-from training.stargan_cli import default_d_layers  # noqa: E402
+from training.attributes import AttributeDataset, load_attribute_dataset  # noqa: E402
+from training.cli import build_parser  # noqa: E402
+from training.loop import Trainer  # noqa: E402
+from training.stargan_cli import stargan_training  # noqa: E402
 
 EVERY = (1, 2, 4)
 IMAGE_SIZE = 32
-DEMO_OPTIONS = {"lambda_id": 5.0, "hflip": True, "lambda_cls_gp": 3.0, "n_critic": 5, "lambda_cls_fake": 1.0}
+# `make train-stargan`'s first-stage options but --penalty-every (the Makefile's STARGAN, without grids and saves)
+DEMO_FLAGS = ["--image-size", str(IMAGE_SIZE), "--g-width", "32", "--d-width", "32", "--res-blocks", "6",
+              "--batch-size", "16", "--seed", "0", "--mask", "--lambda-id", "5", "--hflip", "--lambda-cls-gp", "3",
+              "--lambda-cls-fake", "1", "--skip"]
 
 
-def demo_trainer(data, out: Path, penalty_every: int) -> Trainer:
-    arch = {"num_attributes": len(data.attributes), "image_size": IMAGE_SIZE, "channels": 3, "g_width": 32,
-            "d_width": 32, "res_blocks": 6, "mask": True, "skip": True, "d_layers": default_d_layers(IMAGE_SIZE)}
-    cfg = TrainConfig(family="stargan", out=out, steps=10**6, arch=arch, batch_size=16, device="cpu", seed=0,
-                      progress=False, family_options={**DEMO_OPTIONS, "penalty_every": penalty_every})
-    return Trainer(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))
+def demo_trainer(data: AttributeDataset, spec: str, out: Path, penalty_every: int) -> Trainer:
+    args = build_parser().parse_args(["stargan", "--data", spec, "--out", str(out), *DEMO_FLAGS, "--steps", "1000000",
+                                      "--penalty-every", str(penalty_every), "--device", "cpu", "--no-progress"])
+    return Trainer(*stargan_training(args, data))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_attribute_dataset(args.data, "train", IMAGE_SIZE, None)
     with tempfile.TemporaryDirectory() as tmp:
-        trainers = {k: demo_trainer(data, Path(tmp) / f"every{k}.safetensors", k) for k in EVERY}
+        trainers = {k: demo_trainer(data, args.data, Path(tmp) / f"every{k}.safetensors", k) for k in EVERY}
         for trainer in trainers.values():
             for _ in range(args.warmup):
                 trainer.train_step()

@@ -8,8 +8,12 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from training.attributes import ATTRIBUTE_SPEC_HELP, TWEMOJI_DEFAULT_DIR, load_attribute_dataset
+from training.attributes import ATTRIBUTE_SPEC_HELP, TWEMOJI_DEFAULT_DIR, AttributeDataset, load_attribute_dataset
+
+if TYPE_CHECKING:
+    from training.loop import TrainConfig, TrainData
 
 COMMANDS = ("stargan", "prepare-twemoji", "stargan-eval", "stargan-judge-cv")
 
@@ -178,8 +182,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from training.cli import CLIError, run_options, train_and_report
-    from training.loop import TrainConfig, TrainData
+    from training.cli import CLIError, train_and_report
 
     if args.out.suffix != ".safetensors":
         raise CLIError(f"--out must end in .safetensors, got {args.out}")
@@ -189,6 +192,15 @@ def run_train(args: argparse.Namespace) -> None:
         raise CLIError("--skip-film needs --skip: it conditions the full-resolution skip's features")
     attrs = [a.strip() for a in args.attrs.split(",") if a.strip()] if args.attrs else None
     data = load_attribute_dataset(args.data, "train", args.image_size, attrs)
+    train_and_report(*stargan_training(args, data))
+
+
+def stargan_training(args: argparse.Namespace, data: AttributeDataset) -> tuple[TrainConfig, TrainData]:
+    """The run `python -m training stargan ARGS` trains on `data`, as the loop's config and data (also what
+    benchmarks build their trainers from, so they time the command's own recipe)."""
+    from training.cli import run_options
+    from training.loop import TrainConfig, TrainData
+
     arch = {"num_attributes": len(data.attributes), "image_size": data.image_size, "channels": data.channels,
             "g_width": args.g_width, "d_width": args.d_width, "res_blocks": args.res_blocks,
             "mask": args.mask, "skip": args.skip, "half_skip": args.half_skip, "skip_film": args.skip_film,
@@ -204,4 +216,4 @@ def run_train(args: argparse.Namespace) -> None:
                         "lambda_change": args.lambda_change, "lambda_change_tv": args.lambda_change_tv,
                         "rec_noise": args.rec_noise, "rotate": args.rotate, "zoom": args.zoom,
                         "lambda_cls_fake": args.lambda_cls_fake, "penalty_every": args.penalty_every})
-    train_and_report(cfg, TrainData(data.name, data.images, data.labels, data.labels_info))
+    return cfg, TrainData(data.name, data.images, data.labels, data.labels_info)
