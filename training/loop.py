@@ -56,6 +56,7 @@ class TrainConfig:
     amp: bool = True
     resume: bool = False
     progress: bool = True
+    compile_g: bool = False  # train through torch.compile(G); the saved weights are the plain module's
     family_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the family's steps
 
 
@@ -137,6 +138,10 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.G_train = DistributedDataParallel(self.G, device_ids=ids)
             self.D_train = DistributedDataParallel(self.D, device_ids=ids)
+        if cfg.compile_g:
+            # G only: D's gradient penalties differentiate D twice, which compiled graphs do not support, and
+            # a compiled D on the steps without a penalty measured no faster (checkpoints/README.md).
+            self.G_train = torch.compile(self.G_train)
         self.fixed = self.steps.fixed_inputs(data.images, data.labels, cfg.seed)
 
     # --- state -----------------------------------------------------------------------------------
@@ -192,6 +197,8 @@ class Trainer:
             "lr_decay_start": cfg.lr_decay_start, "device": self.device.type, "schedule_steps": cfg.steps,
             # The same seed on another intra-op thread count rounds float sums otherwise and trains other weights.
             "cpu_threads": torch.get_num_threads(),
+            # A compiled G fuses ops and rounds otherwise: the same seed trains other weights than eager.
+            "compile_g": cfg.compile_g,
         }
 
     def training_summary(self) -> dict[str, Any]:
