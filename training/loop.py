@@ -78,10 +78,12 @@ def saves_dir_for(out: Path) -> Path:
     return out.with_name(out.stem + "_saves")
 
 
-def git_commit() -> str:
+def git_commit(repo: Path = Path(__file__).parent) -> str:
+    """The checked-out commit, with "-dirty" when tracked files differ from it: a run started on uncommitted
+    code must not be credited to the commit before it."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
+                              text=True, check=True, cwd=repo).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

@@ -12,8 +12,8 @@ import torch
 
 from models import load_checkpoint
 from training.data import load_dataset, to_unit_range
-from training.loop import (TrainConfig, TrainData, Trainer, learning_rate, samples_dir_for, saves_dir_for,
-                           state_path_for)
+from training.loop import (TrainConfig, TrainData, Trainer, git_commit, learning_rate, samples_dir_for,
+                           saves_dir_for, state_path_for)
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_ARCH = dict(latent_dim=16, g_width=8, d_width=8)
@@ -206,6 +206,22 @@ def test_a_run_never_resumed_has_no_stages(tiny_fashion, tmp_path):
     out = tmp_path / "one.safetensors"
     make_trainer(tiny_fashion, out, steps=2).run()
     assert "stages" not in load_checkpoint(out).training
+
+
+def test_the_recorded_commit_says_when_the_tree_was_dirty(tmp_path):
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "loop.py").write_text("a\n")
+    git("add", "loop.py")
+    git("commit", "-qm", "first")
+    head = git("rev-parse", "--short=7", "HEAD")
+    (tmp_path / "untracked.txt").write_text("ignored by the check\n")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "loop.py").write_text("b\n")
+    assert git_commit(tmp_path) == f"{head}-dirty"
 
 
 def test_learning_rate_decays_linearly_to_zero():
