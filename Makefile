@@ -56,13 +56,16 @@ prepare-twemoji: install
 	$(PYTHON) -m pip install -q -e '.[data]'
 	$(PYTHON) -m training prepare-twemoji --out $(TWEMOJI_DIR)
 
-# Two stages, 67 min on this 2-core CPU's two threads: 44,000 steps of the recipe with both D penalties paid on
+# Two stages, 59 min on this 2-core CPU's two threads: 44,000 steps of the recipe with both D penalties paid on
 # every 4th D step (--penalty-every 4, a 0.81x step), then 4,000 more at the full rate falling to zero with G's
-# classification weight at 3 and two critic steps per G step (the tail lifts agreement 81.7% -> 86.6%,
-# checkpoints/README.md).
+# classification weight at 3 and two critic steps per G step (the tail lifts agreement 80.1% -> 87.9%,
+# checkpoints/README.md). G trains through torch.compile (0.85x a step; needs g++ and Python's headers):
+# `make train-stargan STARGAN_COMPILE=` trains eagerly, in about 67 min, to other weights of the same quality.
+STARGAN_COMPILE ?= --compile
 STARGAN = $(PYTHON) -m training stargan --data twemoji-faces:$(TWEMOJI_DIR) --out checkpoints/stargan.safetensors \
 	--image-size 32 --g-width 32 --d-width 32 --res-blocks 6 --batch-size 16 --sample-every 1000 --save-every 1000 \
-	--seed 0 --mask --lambda-id 5 --hflip --lambda-cls-gp 3 --lambda-cls-fake 1 --skip --penalty-every 4
+	--seed 0 --mask --lambda-id 5 --hflip --lambda-cls-gp 3 --lambda-cls-fake 1 --skip --penalty-every 4 \
+	$(STARGAN_COMPILE)
 train-stargan: prepare-twemoji
 	$(STARGAN) --steps $(STARGAN_STEPS)
 	$(STARGAN) --resume --steps $(STARGAN_TAIL_END) --lr-decay-start $(STARGAN_TAIL_DECAY_START) --lambda-cls-g 3 \
