@@ -78,6 +78,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--cpu-bf16", action="store_true",
+                   help="bfloat16 autocast on the CPU too (D's gradient penalties stay float32)")
     p.add_argument("--compile", action="store_true",
                    help="train G through torch.compile (needs a C++ compiler; a StarGAN step here in 0.86x the time)")
 
@@ -86,7 +88,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig fields that add_run_options' options set, for every training command alike."""
     return {"resume": args.resume, "sample_every": args.sample_every, "save_every": args.save_every,
             "keep_saves": args.keep_saves, "seed": args.seed, "device": args.device, "amp": not args.no_amp,
-            "progress": not args.no_progress, "compile_g": args.compile}
+            "progress": not args.no_progress, "compile_g": args.compile,
+            "cpu_bf16": args.cpu_bf16}
 
 
 def add_train_parser(sub: argparse._SubParsersAction, family: str, description: str) -> argparse.ArgumentParser:

@@ -56,6 +56,7 @@ class TrainConfig:
     amp: bool = True
     resume: bool = False
     progress: bool = True
+    cpu_bf16: bool = False  # bfloat16 autocast on the CPU too (on CUDA, `amp` alone turns it on)
     compile_g: bool = False  # train through torch.compile(G); the saved weights are the plain module's
     family_options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the family's steps
 
@@ -119,8 +120,10 @@ class Trainer:
         self.ema = EMA(self.G, cfg.ema_decay)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
-        self.use_amp = cfg.amp and self.device.type == "cuda"
-        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        on_cuda = self.device.type == "cuda"
+        self.use_amp = cfg.amp and (on_cuda or cfg.cpu_bf16)
+        self.amp_dtype = torch.bfloat16 if self.use_amp and (not on_cuda or torch.cuda.is_bf16_supported()) \
+            else torch.float16
         scale = self.use_amp and self.amp_dtype == torch.float16  # bf16 needs no loss scaling
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=scale)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=scale)
@@ -200,7 +203,7 @@ class Trainer:
             # The same seed on another intra-op thread count rounds float sums otherwise and trains other weights.
             "cpu_threads": torch.get_num_threads(),
             # A compiled G fuses ops and rounds otherwise: the same seed trains other weights than eager.
-            "compile_g": cfg.compile_g,
+            "compile_g": cfg.compile_g, "cpu_bf16": self.use_amp and self.device.type == "cpu",
         }
 
     def training_summary(self) -> dict[str, Any]:

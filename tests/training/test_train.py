@@ -72,6 +72,30 @@ def test_class_training_commands_pass_compile_on(train_config_of, tiny_fashion, 
     assert train_config_of(argv + (["--compile"] if flag else [])).compile_g is flag
 
 
+@pytest.mark.parametrize("command", ["cgan", "acgan", "acgan-pytorchgan"])
+def test_class_training_commands_pass_cpu_bf16_on(train_config_of, tiny_fashion, tmp_path, command):
+    argv = [command, "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(tmp_path / "x.safetensors")]
+    assert train_config_of(argv + ["--cpu-bf16"]).cpu_bf16 is True
+    assert train_config_of(argv).cpu_bf16 is False
+
+
+def test_cpu_bf16_runs_the_steps_under_bfloat16_autocast_and_is_recorded(tiny_fashion, tmp_path):
+    out = tmp_path / "bf16.safetensors"
+    trainer = make_trainer(tiny_fashion, out, steps=2, cpu_bf16=True)
+    z = torch.randn(2, TINY_ARCH["latent_dim"])
+    labels = torch.nn.functional.one_hot(torch.tensor([0, 7]), 10).float()
+    with trainer._autocast():
+        assert trainer.G(z, labels).dtype == torch.bfloat16
+    with make_trainer(tiny_fashion, tmp_path / "f32.safetensors", steps=2)._autocast():
+        assert trainer.G(z, labels).dtype == torch.float32  # off by default on the CPU
+    trainer.run()
+    ckpt = load_checkpoint(out)
+    assert ckpt.training["cpu_bf16"] is True
+    assert all(math.isfinite(v) for v in ckpt.training["metrics"]["losses"].values())
+    # The saved weights stay float32: autocast computes in bfloat16, the parameters do not change type.
+    assert ckpt.generator.to_image[0].weight.dtype == torch.float32
+
+
 @pytest.mark.skipif(shutil.which("g++") is None or not Path(sysconfig.get_paths()["include"], "Python.h").exists(),
                     reason="torch.compile's CPU backend builds C++ against Python's headers (.ci/run installs g++)")
 def test_a_compiled_generator_trains_the_same_module_as_eager(tiny_fashion, tmp_path):
