@@ -83,8 +83,9 @@ def git_commit(repo: Path = Path(__file__).parent) -> str:
     """The checked-out commit, with "-dirty" when tracked files differ from it: a run started on uncommitted
     code must not be credited to the commit before it."""
     try:
-        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
-                              text=True, check=True, cwd=repo).stdout.strip()
+        # --exclude=*: no tag names, the bare hash even once releases are tagged
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7", "--exclude=*"],
+                              capture_output=True, text=True, check=True, cwd=repo).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

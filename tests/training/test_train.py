@@ -241,6 +241,7 @@ def test_the_recorded_commit_says_when_the_tree_was_dirty(tmp_path):
     (tmp_path / "loop.py").write_text("a\n")
     git("add", "loop.py")
     git("commit", "-qm", "first")
+    git("tag", "v1")  # a tag does not replace the hash
     head = git("rev-parse", "--short=7", "HEAD")
     (tmp_path / "untracked.txt").write_text("ignored by the check\n")
     assert git_commit(tmp_path) == head
