@@ -1,10 +1,11 @@
-"""Training steps with G run eagerly or through torch.compile (`--compile`), on the demo recipes.
+"""Training steps with G run eagerly, through torch.compile (`--compile`), and compiled under bfloat16 autocast
+(`--compile --cpu-bf16`), on the demo recipes.
 
 Each recipe is parsed from the training command's own flags, as the Makefile gives them: the demo StarGAN's
 first stage (`make train-stargan`'s first command, lazy penalties, n_critic 5) and its tail (G's
-classification weight 3, n_critic 2), and the demo CGAN (`make train-cgan`). For each, an eager and a compiled
-Trainer in one process, timed in alternating blocks of steps after a warm-up that includes the compilation,
-so a drift of the CPU share on a shared machine hits both alike. A step is one D update.
+classification weight 3, n_critic 2), and the demo CGAN (`make train-cgan`). For each, one Trainer per variant in
+one process, timed in alternating blocks of steps after a warm-up that includes the compilation, so a drift of
+the CPU share on a shared machine hits every variant alike. A step is one D update.
 
     python benchmarks/compile_speed.py [--steps 60] [--rounds 3] [--recipes stargan,stargan-tail,cgan]
 Writes benchmarks/results/compile-speed.json (the StarGAN recipes need `make prepare-twemoji` first).
@@ -29,6 +30,7 @@ from training.loop import Trainer  # noqa: E402
 from training.stargan_cli import stargan_training  # noqa: E402
 
 STARGAN_DATA = "twemoji-faces:data/twemoji-faces"
+VARIANTS = {"eager": [], "compiled": ["--compile"], "compiled-bf16": ["--compile", "--cpu-bf16"]}
 # The flags each recipe adds to its command (the Makefile's STARGAN, its tail, and train-cgan).
 RECIPES = {
     "stargan": ["stargan", *DEMO_FLAGS, "--penalty-every", "4"],
@@ -37,11 +39,11 @@ RECIPES = {
 }
 
 
-def recipe_trainer(recipe: str, out: Path, compiled: bool, fashion: str) -> Trainer:
+def recipe_trainer(recipe: str, out: Path, variant: str, fashion: str) -> Trainer:
     command, *flags = RECIPES[recipe]
     data_spec = STARGAN_DATA if command == "stargan" else fashion
     argv = [command, "--data", data_spec, "--out", str(out), *flags, "--steps", "1000000", "--device", "cpu",
-            "--no-progress", *(["--compile"] if compiled else [])]
+            "--no-progress", *VARIANTS[variant]]
     args = build_parser().parse_args(argv)
     if command == "stargan":
         data = load_attribute_dataset(data_spec, "train", int(args.image_size), None)
@@ -69,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for recipe in recipes:
             trainers = {variant: recipe_trainer(recipe, Path(tmp) / f"{recipe}-{variant}.safetensors",
-                                                variant == "compiled", args.fashion)
-                        for variant in ("eager", "compiled")}
+                                                variant, args.fashion)
+                        for variant in VARIANTS}
             for trainer in trainers.values():
                 for _ in range(args.warmup):
                     trainer.train_step()
@@ -83,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
                     seconds[variant] += time.perf_counter() - start
             steps = args.steps * args.rounds
             figures = {"ms_per_step": {v: round(1000 * s / steps, 1) for v, s in seconds.items()},
-                       "compiled_to_eager": round(seconds["compiled"] / seconds["eager"], 3)}
+                       "ratio_to_eager": {v: round(s / seconds["eager"], 3) for v, s in seconds.items()}}
             result["recipes"][recipe] = figures
-            print(f"{recipe}: eager {figures['ms_per_step']['eager']} ms, compiled "
-                  f"{figures['ms_per_step']['compiled']} ms per step: {figures['compiled_to_eager']:.2f}x", flush=True)
+            print(f"{recipe}: " + ", ".join(f"{v} {figures['ms_per_step'][v]} ms ({figures['ratio_to_eager'][v]:.2f}x)"
+                                            for v in VARIANTS), flush=True)
             del trainers
     write_json(args.out, result)
     return 0
