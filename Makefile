@@ -59,7 +59,7 @@ prepare-twemoji: install
 # Two stages, 59 min on this 2-core CPU's two threads: 44,000 steps of the recipe with both D penalties paid on
 # every 4th D step (--penalty-every 4, a 0.81x step), then 4,000 more at the full rate falling to zero with G's
 # classification weight at 3 and two critic steps per G step (the tail lifts agreement 80.1% -> 87.9%,
-# checkpoints/README.md). G trains through torch.compile (0.85x a step; needs g++ and Python's headers):
+# checkpoints/README.md). G trains through torch.compile (0.84x a step; needs g++ and Python's headers):
 # `make train-stargan STARGAN_COMPILE=` trains eagerly, in about 67 min, to other weights of the same quality.
 STARGAN_COMPILE ?= --compile
 STARGAN = $(PYTHON) -m training stargan --data twemoji-faces:$(TWEMOJI_DIR) --out checkpoints/stargan.safetensors \

@@ -81,7 +81,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-bf16", action="store_true",
                    help="bfloat16 autocast on the CPU too (D's gradient penalties stay float32)")
     p.add_argument("--compile", action="store_true",
-                   help="train G through torch.compile (needs a C++ compiler; a StarGAN step here in 0.85x the time)")
+                   help="train G through torch.compile (needs a C++ compiler; a StarGAN step here in 0.84x the time)")
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
