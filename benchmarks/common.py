@@ -272,3 +272,22 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, every_s: 
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+K = TypeVar("K")
+
+
+def train_steps_in_alternating_blocks(trainers: dict[K, Any], steps: int, rounds: int, warmup: int) -> dict[K, float]:
+    """Seconds each Trainer spent on rounds x steps of `train_step`, after `warmup` untimed steps each (compilation
+    included); the trainers take turns block by block, so a drift of the CPU share on a shared machine hits all alike."""
+    for trainer in trainers.values():
+        for _ in range(warmup):
+            trainer.train_step()
+    seconds = dict.fromkeys(trainers, 0.0)
+    for _ in range(rounds):
+        for key, trainer in trainers.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                trainer.train_step()
+            seconds[key] += time.perf_counter() - start
+    return seconds

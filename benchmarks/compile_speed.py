@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_json  # noqa: E402
+from benchmarks.common import RESULTS, machine, train_steps_in_alternating_blocks, write_json  # noqa: E402
 from benchmarks.stargan_penalty_speed import DEMO_FLAGS  # noqa: E402
 from training.attributes import load_attribute_dataset  # noqa: E402
 from training.cli import build_parser, class_training  # noqa: E402
@@ -73,16 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             trainers = {variant: recipe_trainer(recipe, Path(tmp) / f"{recipe}-{variant}.safetensors",
                                                 variant, args.fashion)
                         for variant in VARIANTS}
-            for trainer in trainers.values():
-                for _ in range(args.warmup):
-                    trainer.train_step()
-            seconds = dict.fromkeys(trainers, 0.0)
-            for _ in range(args.rounds):
-                for variant, trainer in trainers.items():
-                    start = time.perf_counter()
-                    for _ in range(args.steps):
-                        trainer.train_step()
-                    seconds[variant] += time.perf_counter() - start
+            seconds = train_steps_in_alternating_blocks(trainers, args.steps, args.rounds, args.warmup)
             steps = args.steps * args.rounds
             figures = {"ms_per_step": {v: round(1000 * s / steps, 1) for v, s in seconds.items()},
                        "ratio_to_eager": {v: round(s / seconds["eager"], 3) for v, s in seconds.items()}}

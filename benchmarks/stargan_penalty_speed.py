@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, write_json  # noqa: E402
+from benchmarks.common import RESULTS, machine, train_steps_in_alternating_blocks, write_json  # noqa: E402
 from training.attributes import AttributeDataset, load_attribute_dataset  # noqa: E402
 from training.cli import build_parser  # noqa: E402
 from training.loop import Trainer  # noqa: E402
@@ -53,16 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_attribute_dataset(args.data, "train", IMAGE_SIZE, None)
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {k: demo_trainer(data, args.data, Path(tmp) / f"every{k}.safetensors", k) for k in EVERY}
-        for trainer in trainers.values():
-            for _ in range(args.warmup):
-                trainer.train_step()
-        seconds = dict.fromkeys(trainers, 0.0)
-        for _ in range(args.rounds):
-            for k, trainer in trainers.items():
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    trainer.train_step()
-                seconds[k] += time.perf_counter() - start
+        seconds = train_steps_in_alternating_blocks(trainers, args.steps, args.rounds, args.warmup)
     steps = args.steps * args.rounds
     result = {
         "machine": machine(), "threads": torch.get_num_threads(), "data": args.data, "steps_per_k": steps,
