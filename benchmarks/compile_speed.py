@@ -1,8 +1,9 @@
 """Training steps with G run eagerly, through torch.compile (`--compile`), and compiled under bfloat16 autocast
 (`--compile --cpu-bf16`), on the demo recipes.
 
-Each recipe is parsed from the training command's own flags, as the Makefile gives them: the demo StarGAN's
-first stage (`make train-stargan`'s first command, lazy penalties, n_critic 5) and its tail (G's
+Each recipe's Trainer comes from the training command's own parser and config builder, fed the Makefile's flags
+(restated here, without grids, saves and the learning-rate schedule, which do not change a step's cost): the demo
+StarGAN's first stage (`make train-stargan`'s first command, lazy penalties, n_critic 5) and its tail (G's
 classification weight 3, n_critic 2), and the demo CGAN (`make train-cgan`). For each, one Trainer per variant in
 one process, timed in alternating blocks of steps after a warm-up that includes the compilation, so a drift of
 the CPU share on a shared machine hits every variant alike. A step is one D update.
