@@ -66,6 +66,15 @@ def fraction(text: str) -> float:
     return value
 
 
+def decay_start(text: str) -> float:
+    """--lr-decay-start: a fraction of --steps; 1 keeps the rates constant to the end of this stage (a chain
+    whose later stage, resumed with a larger --steps, does the decay)."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options of a training run that every family shares: resume, grids, saves, seed, device, AMP,
     progress; `run_options` reads them back."""
@@ -129,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--fresh-fakes", action="store_true",
                        help="draw a new batch of fakes for the G step instead of reusing the D step's "
                        "(how the demo checkpoints were trained; slower by a G forward per step)")
-        p.add_argument("--lr-decay-start", type=fraction, default=None,
+        p.add_argument("--lr-decay-start", type=decay_start, default=None,
                        help="fraction of --steps after which both lrs fall linearly to 0 (default: constant lrs)")
         p.add_argument("--lambda-ms", type=non_negative_float, default=0.0,
                        help="weight of the mode-seeking term (MSGAN, Mao et al. 2019) in G's loss: pushes "

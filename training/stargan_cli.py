@@ -27,7 +27,7 @@ STARGAN_EPILOG = """examples:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from training.cli import (add_run_options, fraction, non_negative_float, non_negative_int, positive_float,
+    from training.cli import (add_run_options, decay_start, fraction, non_negative_float, non_negative_int, positive_float,
                               positive_int)
 
     text = "train a StarGAN attribute editor (Choi et al. 2018): WGAN-GP, n_critic 5, lambda_cls 1, lambda_rec 10"
@@ -48,8 +48,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per step per process (default: 16)")
     p.add_argument("--lr-g", type=positive_float, default=1e-4, help="generator Adam lr (default: 1e-4)")
     p.add_argument("--lr-d", type=positive_float, default=1e-4, help="discriminator Adam lr (default: 1e-4)")
-    p.add_argument("--lr-decay-start", type=fraction, default=0.5, help="fraction of --steps after which both "
-                   "lrs fall linearly to 0 (default: 0.5, the last half)")
+    p.add_argument("--lr-decay-start", type=decay_start, default=0.5, help="fraction of --steps after which both "
+                   "lrs fall linearly to 0 (default: 0.5, the last half; 1: constant in this stage)")
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (default: 0.5)")
     p.add_argument("--beta2", type=float, default=0.999, help="Adam beta2 (default: 0.999)")
     p.add_argument("--ema-decay", type=fraction, default=0.999, help="EMA decay of the served generator "

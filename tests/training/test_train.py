@@ -254,6 +254,19 @@ def test_learning_rate_decays_linearly_to_zero():
     assert learning_rate(1e-3, 49, 100, 0.5) == 1e-3
     assert learning_rate(1e-3, 75, 100, 0.5) == pytest.approx(5e-4)
     assert learning_rate(1e-3, 100, 100, 0.5) == 0.0
+    # 1: constant to the end of the stage, so a later stage of the chain can do the decay
+    assert [learning_rate(1e-3, step, 100, 1.0) for step in (0, 99)] == [1e-3, 1e-3]
+
+
+@pytest.mark.parametrize("text, accepted", [("0", True), ("1", True), ("0.5", True), ("1.01", False), ("-0.1", False)])
+def test_lr_decay_start_accepts_the_closed_unit_interval(train_config_of, tiny_fashion, tmp_path, text, accepted):
+    argv = ["cgan", "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(tmp_path / "x.safetensors"),
+            "--lr-decay-start", text]
+    if accepted:
+        assert train_config_of(argv).lr_decay_start == float(text)
+    else:
+        with pytest.raises(SystemExit):
+            train_config_of(argv)
 
 
 @pytest.mark.parametrize("family", ["acgan", "cgan"])
