@@ -2,7 +2,8 @@
 (`--compile --cpu-bf16`), on the demo recipes.
 
 Each recipe's Trainer comes from the training command's own parser and config builder, fed the Makefile's flags
-(restated here, without grids, saves and the learning-rate schedule, which do not change a step's cost): the demo
+(restated here, without grids, saves and the learning-rate schedule, which do not change a step's cost; a test
+checks them against what `make -n` expands, so they cannot drift from the demos' recipes): the demo
 StarGAN's first stage (`make train-stargan`'s first command, lazy penalties, n_critic 5) and its tail (G's
 classification weight 3, n_critic 2), and the demo CGAN (`make train-cgan`). For each, one Trainer per variant in
 one process, timed in alternating blocks of steps after a warm-up that includes the compilation, so a drift of

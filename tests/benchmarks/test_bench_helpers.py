@@ -4,13 +4,18 @@ load generator's HTTP client."""
 from __future__ import annotations
 
 import asyncio
+import shlex
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks.compile_speed import RECIPES
 from benchmarks.common import batch_sizes, ceiling_rate_at, latency_summary, percentile
 from benchmarks.http_client import Connection
 from benchmarks.report import criteria
+from benchmarks.stargan_penalty_speed import DEMO_FLAGS
 
 
 def test_percentile_interpolates_between_closest_ranks():
@@ -120,3 +125,45 @@ def test_precision_layout_pixel_difference_is_zero_for_the_same_model_and_counts
     assert same == {"mean_levels": 0.0, "max_levels": 0}
     halved = pixel_difference(checkpoint, G, copy.deepcopy(G).to(torch.bfloat16), torch.bfloat16, torch.device("cpu"))
     assert 0 <= halved["mean_levels"] <= halved["max_levels"] <= 255 and halved["max_levels"] > 0
+
+
+# Flags that do not change what one training step costs: the benchmarks leave them out of their recipes.
+_SCHEDULE_AND_IO = {"--data", "--out", "--steps", "--sample-every", "--save-every", "--resume", "--lr-decay-start",
+                    "--compile"}
+
+
+def _flag_values(argv: list[str]) -> dict[str, str | None]:
+    flags: dict[str, str | None] = {}
+    for i, token in enumerate(argv):
+        if token.startswith("--"):
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            flags[token] = None if following is None or following.startswith("--") else following
+    return flags
+
+
+def _makefile_training_commands(target: str) -> list[list[str]]:
+    """The `python -m training ...` commands `make -n TARGET` would run, as argument lists after `-m training`."""
+    root = Path(__file__).resolve().parents[2]
+    dry = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=root, capture_output=True, text=True,
+                         check=True).stdout.replace("\\\n", " ")
+    commands = []
+    for line in dry.splitlines():
+        argv = shlex.split(line)
+        if argv[1:3] == ["-m", "training"] and argv[3] in ("stargan", "cgan", "acgan"):
+            commands.append(argv[3:])
+    return commands
+
+
+def test_the_speed_benchmarks_train_the_makefiles_demo_recipes():
+    """The benchmarks restate the demo recipes' flags (to build a Trainer in-process); this catches them drifting
+    from the Makefile, which trains the demos."""
+    stargan_first, stargan_tail = _makefile_training_commands("train-stargan")
+    (cgan,) = _makefile_training_commands("train-cgan")
+    expected = {"stargan": stargan_first, "stargan-tail": stargan_tail, "cgan": cgan}
+    for recipe, made in expected.items():
+        made_flags = {k: v for k, v in _flag_values(made).items() if k not in _SCHEDULE_AND_IO}
+        assert RECIPES[recipe][0] == made[0]
+        assert _flag_values(RECIPES[recipe][1:]) == made_flags, recipe
+    # the penalty benchmark's flags are the first stage's without the penalty interval it varies
+    first = {k: v for k, v in _flag_values(stargan_first).items() if k not in _SCHEDULE_AND_IO | {"--penalty-every"}}
+    assert _flag_values(DEMO_FLAGS) == first
