@@ -27,8 +27,8 @@ STARGAN_EPILOG = """examples:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from training.cli import (add_run_options, decay_start, fraction, non_negative_float, non_negative_int, positive_float,
-                              positive_int)
+    from training.cli import (add_run_options, decay_start, fraction, non_negative_float, non_negative_int,
+                              positive_float, positive_int)
 
     text = "train a StarGAN attribute editor (Choi et al. 2018): WGAN-GP, n_critic 5, lambda_cls 1, lambda_rec 10"
     p = sub.add_parser("stargan", help=text, description=text, epilog=STARGAN_EPILOG,
