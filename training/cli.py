@@ -59,20 +59,21 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def fraction(text: str) -> float:
+def _unit_interval(text: str, one_allowed: bool) -> float:
     value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    if not (0.0 <= value <= 1.0 if one_allowed else 0.0 <= value < 1.0):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be in [0, {'1]' if one_allowed else '1)'}, got {text}")
     return value
+
+
+def fraction(text: str) -> float:
+    return _unit_interval(text, one_allowed=False)
 
 
 def decay_start(text: str) -> float:
     """--lr-decay-start: a fraction of --steps; 1 keeps the rates constant to the end of this stage (a chain
     whose later stage, resumed with a larger --steps, does the decay)."""
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+    return _unit_interval(text, one_allowed=True)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
