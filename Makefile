@@ -35,11 +35,11 @@ demo: install
 	$(PYTHON) -m training generate checkpoints/acgan.safetensors --class sneaker -n 16 --seed 7 --out grid.png
 
 # The demo checkpoints (see checkpoints/README.md for the measured wall time and quality).
-# `make train-cgan CLASS_FAST="--compile --cpu-bf16"` (or train-acgan) trains G through torch.compile (needs a C++
-# compiler) with the steps under bfloat16 autocast: a CGAN step in 0.42x the float32 time (benchmarks/compile_speed.py),
-# the CGAN's 20,000 steps in 41 min on two threads, the ACGAN's 15,000 in 38, to other weights whose figures are
-# level with the float32 demos' within run-to-run spread (checkpoints/README.md, bfloat16 steps). Empty by default:
-# the demos are the float32 runs.
+# `make train-cgan CLASS_FAST="--compile --cpu-bf16"` (or train-acgan) trains G through torch.compile (needs a
+# C++ compiler) with the steps under bfloat16 autocast: a CGAN step in 0.42x the float32 time
+# (benchmarks/compile_speed.py), the CGAN's 20,000 steps in 41 min on two threads, the ACGAN's 15,000 in 38, to
+# other weights whose figures are level with the float32 demos' within run-to-run spread (checkpoints/README.md,
+# bfloat16 steps). Empty by default: the demos are the float32 runs.
 CLASS_FAST ?=
 train-acgan: install
 	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
