@@ -4,6 +4,8 @@ load generator's HTTP client."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -142,8 +144,12 @@ def _step_options(argv: list[str], leave_out: set[str] = _SCHEDULE_AND_IO) -> di
 def _makefile_training_commands(target: str) -> list[list[str]]:
     """The `python -m training ...` commands `make -n TARGET` would run, as argument lists after `-m training`."""
     root = Path(__file__).resolve().parents[2]
-    dry = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=root, capture_output=True, text=True,
-                         check=True).stdout.replace("\\\n", " ")
+    # The check is on the recipes as committed: a Makefile default (`NAME ?= ...`) that this shell's environment
+    # happens to override (CLASS_FAST="--cpu-bf16", say) is left out of make's environment.
+    defaults = set(re.findall(r"^(\w+) \?=", (root / "Makefile").read_text(), flags=re.MULTILINE))
+    env = {name: value for name, value in os.environ.items() if name not in defaults}
+    dry = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=root, env=env, capture_output=True,
+                         text=True, check=True).stdout.replace("\\\n", " ")
     commands = []
     for line in dry.splitlines():
         argv = shlex.split(line)
