@@ -139,6 +139,33 @@ def test_the_real_side_is_computed_once_per_run_and_matches_a_run_of_its_own(tmp
     assert both == alone  # the baseline's figures do not depend on what was evaluated before it
 
 
+def test_truncation_draws_the_samples_from_truncated_latents_and_says_so(tmp_path, tiny_fashion, tiny_judge,
+                                                                          tiny_checkpoints):
+    acgan, _ = tiny_checkpoints
+    before = acgan.read_bytes()
+    out = tmp_path / "psi"
+    assert run_evaluate(acgan, "--judge", tiny_judge, "--out", out, "--truncation", "0.5") == 0
+    assert acgan.read_bytes() == before
+    metrics = json.loads((out / "results.json").read_text())[0]["metrics"]
+    assert metrics["evaluation"]["truncation"] == 0.5
+    assert "**Truncated samples**: every latent drawn with |z_i| <= 0.5" in (out / "report.md").read_text()
+    # the judge read the samples the service's truncation option would draw, not the untruncated ones
+    ckpt, judge = load_checkpoint(acgan), load_judge(tiny_judge)
+    truncated = generate(ckpt, 3, PER_CLASS, 3 * PER_CLASS, 0.5)
+    assert not torch.equal(truncated, generate(ckpt, 3, PER_CLASS, 3 * PER_CLASS))
+    expected = (judge.predict(truncated) == 3).float().mean().item()
+    assert metrics["accuracy"]["generated_per_class"][FASHION_MNIST_CLASSES[3]] == pytest.approx(expected, abs=1e-4)
+
+
+def test_truncated_figures_are_never_recorded(tmp_path, tiny_judge, tiny_checkpoints, capsys):
+    acgan, _ = tiny_checkpoints
+    before = acgan.read_bytes()
+    with pytest.raises(SystemExit) as exit_:
+        run_evaluate(acgan, "--judge", tiny_judge, "--out", tmp_path / "r", "--truncation", "0.5", "--record")
+    assert exit_.value.code == 2 and "--record stores the figures of untruncated samples" in capsys.readouterr().err
+    assert acgan.read_bytes() == before
+
+
 def test_a_missing_judge_is_a_clear_error(tmp_path, tiny_checkpoints, capsys):
     acgan, _ = tiny_checkpoints
     assert run_evaluate(acgan, "--judge", tmp_path / "nope.safetensors", "--out", tmp_path / "r") == 2
@@ -237,7 +264,7 @@ def test_reconstruction_l1_is_the_round_trip_error():
     assert reconstruction_l1(Offset(0.1), x, c, groups) == pytest.approx(0.1)
 
 
-def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_faces):  # noqa: F811
+def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_faces, capsys):  # noqa: F811
     arch = {"num_attributes": len(TONES) + 1, "image_size": 16, "channels": 3, **STARGAN_TINY_ARCH}
     path = tmp_path / "stargan.safetensors"
     torch.manual_seed(0)
@@ -245,6 +272,8 @@ def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_f
     save_checkpoint(path, build("stargan", **arch), "stargan", arch, {"dataset": f"celeba:{tiny_faces}"},
                     attributes=tones + ["male"], attribute_groups=[tones])
     out = tmp_path / "r"
+    assert main([str(path), "--out", str(out), "--truncation", "0.5"]) == 2  # an editor draws no latents
+    assert "--truncation does not apply" in capsys.readouterr().err
     assert main([str(path), "--out", str(out), "--stargan-judge-epochs", "1", "--record"]) == 0
     recorded = load_checkpoint(path).training["metrics"]["stargan_eval"]
     assert set(recorded["judge"]["judge_agreement_per_attribute"]) <= set(tones + ["male"])

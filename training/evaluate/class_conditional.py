@@ -43,6 +43,9 @@ class Settings:
     memorisation_percentile: float = 1.0
     seed: int = 0
     progress: bool = False
+    # Samples drawn with |z_i| <= psi (BigGAN's truncation trick: typical samples for variety); None: N(0, 1), the
+    # way the service samples by default and the only way figures are recorded in a checkpoint.
+    truncation: float | None = None
 
 
 @torch.no_grad()
@@ -131,7 +134,7 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     if list(ckpt.classes or []) != judge.classes or list(test.classes) != judge.classes:
         raise ValueError(f"{ckpt.path}: classes {ckpt.classes} must match the judge's {judge.classes} and the data's")
     s = settings
-    raw, labels = class_samples(ckpt, s.samples_per_class, s.seed)
+    raw, labels = class_samples(ckpt, s.samples_per_class, s.seed, truncation=s.truncation)
     padding = int(ckpt.training.get("input_padding", 0))
     gen = fit_to_judge(raw, padding, judge.image_size, judge.channels)
     classes = judge.classes
@@ -192,7 +195,8 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
                          "generated_nn_median": round(mem.generated_nn.median().item(), 4),
                          "train_nn_median": round(mem_threshold.train_nn.median().item(), 4),
                          "closest_distances": [round(v, 4) for v in mem.generated_nn[closest].tolist()]},
-        "evaluation": {"samples_per_class": s.samples_per_class, "seed": s.seed, "fid_test_images": len(test),
+        "evaluation": {"samples_per_class": s.samples_per_class, "seed": s.seed, "truncation": s.truncation,
+                       "fid_test_images": len(test),
                        "fid_floor_train_images": ref.fid_floor_train_images, "input_padding_cropped": padding,
                        "generated_size": int(raw.shape[-1]), "judge_size": judge.image_size},
         "figures": {k: str(v) for k, v in figure_paths.items()},

@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"percentile of those distances used as the threshold (default: {d.memorisation_percentile:g})")
     p.add_argument("--stargan-judge-epochs", type=positive_int, default=60,
                    help="epochs of StarGAN's attribute classifier (default: 60)")
+    p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
+                   help="class-conditional: draw the samples' latents with |z_i| <= PSI (the truncation trick; "
+                   "PSI >= 10 is no truncation) to measure what it trades; not with --record, whose figures are "
+                   "those of the untruncated samples the service draws by default")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of samples, pairs and subsets")
     p.add_argument("--progress", action="store_true", help="progress bars for the CAS classifiers")
     return p
@@ -105,13 +109,16 @@ def evaluate_one(path: str, args: argparse.Namespace, real: RealData) -> dict[st
     if ckpt.classes is not None:
         judge, train, test = real.get(spec)
         settings = Settings(args.samples_per_class, args.ms_ssim_pairs, args.cas_epochs, args.memorisation_per_class,
-                            args.memorisation_held_apart, args.memorisation_percentile, args.seed, args.progress)
+                            args.memorisation_held_apart, args.memorisation_percentile, args.seed, args.progress,
+                            args.truncation)
         metrics = evaluate_class_conditional(ckpt, judge, train, test, settings, real.reference(spec, settings),
                                              args.out, name)
         metrics["evaluation"]["judge"] = str(args.judge or default_judge_path(spec))
         metrics["evaluation"]["data"] = spec
         result.update(kind="classes", metrics=metrics)
     else:
+        if args.truncation is not None:
+            raise EvaluateError(f"{path} is a {ckpt.family} editor: it draws no latents, so --truncation does not apply")
         from training.evaluate.stargan import evaluate_stargan
 
         metrics = evaluate_stargan(path, spec, args.out, name, args.stargan_judge_epochs, args.seed)
@@ -130,6 +137,8 @@ def record(result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.truncation is not None and args.record:
+        parser.error("--record stores the figures of untruncated samples only; leave out --truncation or --record")
     try:
         real = RealData(args.judge)
         results = []

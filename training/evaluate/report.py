@@ -163,6 +163,10 @@ def by_source_table(by_source: dict[str, dict[str, float]]) -> list[str]:
 def write_report(results: list[dict[str, Any]], out_dir: Path, command: str) -> Path:
     lines = ["# Evaluation report", "", f"Made by `{command}`.", ""]
     conditional = [r for r in results if r["kind"] == "classes"]
+    psi = conditional[0]["metrics"]["evaluation"].get("truncation") if conditional else None
+    if psi is not None:
+        lines += [f"**Truncated samples**: every latent drawn with |z_i| <= {psi:g}, not as the service samples by "
+                  "default, so these figures show what truncation trades and are not the checkpoints' own.", ""]
     if conditional:
         lines += class_conditional_tables(conditional) + [""]
         for r in conditional:

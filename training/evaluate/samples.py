@@ -14,14 +14,16 @@ def sample_labels(num_classes: int, per_class: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_samples(ckpt: Checkpoint, per_class: int, seed: int, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
-    """per_class images of every class in [-1, 1] (class k, image i drawn from seed + k * per_class + i), and labels."""
+def class_samples(ckpt: Checkpoint, per_class: int, seed: int, batch_size: int = 250,
+                  truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """per_class images of every class in [-1, 1] (class k, image i drawn from seed + k * per_class + i), and labels.
+    truncation: latents drawn with |z_i| <= psi (as the service's truncation option draws them); None: N(0, 1)."""
     images = []
     for index in range(len(ckpt.classes or [])):
         base = seed + index * per_class  # the seeds `python -m training score` uses
         for start in range(0, per_class, batch_size):
             n = min(batch_size, per_class - start)
-            images.append(generate(ckpt, index, n, base + start).float().cpu())
+            images.append(generate(ckpt, index, n, base + start, truncation).float().cpu())
     return torch.cat(images), sample_labels(len(ckpt.classes or []), per_class)
 
 
