@@ -118,7 +118,8 @@ def evaluate_one(path: str, args: argparse.Namespace, real: RealData) -> dict[st
         result.update(kind="classes", metrics=metrics)
     else:
         if args.truncation is not None:
-            raise EvaluateError(f"{path} is a {ckpt.family} editor: it draws no latents, so --truncation does not apply")
+            raise EvaluateError(f"{path} is a {ckpt.family} editor: it draws no latents, so --truncation does not "
+                                "apply")
         from training.evaluate.stargan import evaluate_stargan
 
         metrics = evaluate_stargan(path, spec, args.out, name, args.stargan_judge_epochs, args.seed)
