@@ -62,7 +62,7 @@ prepare-twemoji: install
 	$(PYTHON) -m pip install -q -e '.[data]'
 	$(PYTHON) -m training prepare-twemoji --out $(TWEMOJI_DIR)
 
-# Two stages, 59 min on two threads of the 2-core AMD EPYC it was trained on (an Intel Xeon took 1.77x as long
+# Two stages, 59 min on two threads of the 2-core AMD EPYC the demo was trained on (an Intel Xeon took 1.77x as long
 # for the first stage, checkpoints/README.md): 44,000 steps of the recipe with both D penalties paid on
 # every 4th D step (--penalty-every 4, a 0.81x step), then 4,000 more at the full rate falling to zero with G's
 # classification weight at 3 and two critic steps per G step (the tail lifts agreement 80.1% -> 87.9%,
