@@ -9,14 +9,16 @@ from scipy import ndimage
 
 from models import build, load_checkpoint, save_checkpoint
 from models.checkpoint import read_tensors
-from training.data import FASHION_MNIST_CLASSES, load_dataset
+from training.data import FASHION_MNIST_CLASSES, load_dataset, to_unit_range
 from training.evaluate.checks import baseline_for, better_than, threshold_checks
+from training.evaluate.class_conditional import judge_features
 from training.evaluate.cli import main
 from training.evaluate.fid_scale import fid_scale, gaussian_blur, nearest_rungs
 from training.evaluate.samples import fit_to_judge
 from training.evaluate.stargan import reconstruction_l1
 from training.generate import generate
 from training.judge import Judge, JudgeNet, load_judge, save_judge
+from training.metrics.prdc import prdc
 from training.twemoji import TONES
 
 from tests.training.test_stargan import TINY_ARCH as STARGAN_TINY_ARCH
@@ -55,7 +57,7 @@ def tiny_checkpoints(tmp_path, tiny_fashion):
 
 def run_evaluate(*args):
     return main([*map(str, args), "--samples-per-class", str(PER_CLASS), "--ms-ssim-pairs", "4", "--cas-epochs", "1",
-                 "--memorisation-per-class", "2", "--memorisation-held-apart", "10"])
+                 "--memorisation-per-class", "2", "--memorisation-held-apart", "10", "--prdc-k", "1"])
 
 
 def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashion, tiny_judge, tiny_checkpoints):
@@ -80,7 +82,7 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
         assert image.size == (2 * (PER_CLASS * 28 + (PER_CLASS + 1) * 2), 2 * (10 * 28 + 11 * 2))
 
     recorded = load_checkpoint(acgan).training["metrics"]
-    assert {"accuracy", "fid", "fid_floor", "fid_scale", "fid_per_class", "ms_ssim", "cas", "memorisation",
+    assert {"accuracy", "fid", "fid_floor", "fid_scale", "fid_per_class", "prdc", "ms_ssim", "cas", "memorisation",
             "losses"} <= set(recorded)
     assert set(recorded["fid_scale"]) == {"pixel_noise_0.01", "pixel_noise_0.02", "pixel_noise_0.05",
                                           "pixel_noise_0.1", "blur_0.5px", "blur_1px"}
@@ -99,6 +101,22 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
         expected = (judge.predict(generate(ckpt, k, PER_CLASS, k * PER_CLASS)) == k).float().mean().item()
         assert recorded["accuracy"]["generated_per_class"][name] == pytest.approx(expected, abs=1e-4)
     assert recorded["fid"] >= 0 and recorded["fid_floor"] >= 0
+
+    # precision, recall, density, coverage: the samples' judge features against the whole real test split's
+    test = load_dataset(f"fashion-mnist:{tiny_fashion}", "test", 28, 1)
+    samples = torch.cat([generate(ckpt, k, PER_CLASS, k * PER_CLASS) for k in range(10)])
+    sample_labels = torch.arange(10).repeat_interleave(PER_CLASS)
+    test_features = judge_features(judge, to_unit_range(test.images))
+    sample_features = judge_features(judge, samples)
+    within = recorded["prdc"]
+    assert within["generated"] == prdc(test_features, sample_features, k=1).rounded()
+    assert within["generated_per_class"]["bag"] == prdc(test_features[test.labels == 8],
+                                                        sample_features[sample_labels == 8], k=1).rounded()
+    assert within["k"] == 1 and within["test_images"] == 20
+    assert "### Fidelity and variety" in report
+    assert "| `acgan` | " + " | ".join(f"{within['generated'][n]:.3f}" for n in
+                                        ("precision", "recall", "density", "coverage")) + " |" in report
+    assert f"| {within['generated_per_class']['bag']['precision']:.3f} / " in report
     assert 0 <= recorded["ms_ssim"]["classes_at_or_below_real"] <= 1
     assert recorded["cas"]["train_images"] == 10 * PER_CLASS
     assert recorded["memorisation"]["samples_checked"] == 20
@@ -264,13 +282,18 @@ def test_reconstruction_l1_is_the_round_trip_error():
     assert reconstruction_l1(Offset(0.1), x, c, groups) == pytest.approx(0.1)
 
 
-def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_faces, capsys):  # noqa: F811
+def tiny_stargan(path, faces):
     arch = {"num_attributes": len(TONES) + 1, "image_size": 16, "channels": 3, **STARGAN_TINY_ARCH}
-    path = tmp_path / "stargan.safetensors"
     torch.manual_seed(0)
     tones = list(TONES)
-    save_checkpoint(path, build("stargan", **arch), "stargan", arch, {"dataset": f"celeba:{tiny_faces}"},
+    save_checkpoint(path, build("stargan", **arch), "stargan", arch, {"dataset": f"celeba:{faces}"},
                     attributes=tones + ["male"], attribute_groups=[tones])
+    return path
+
+
+def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_faces, capsys):  # noqa: F811
+    path = tiny_stargan(tmp_path / "stargan.safetensors", tiny_faces)
+    tones = list(TONES)
     out = tmp_path / "r"
     assert main([str(path), "--out", str(out), "--truncation", "0.5"]) == 2  # an editor draws no latents
     assert "--truncation does not apply" in capsys.readouterr().err
@@ -331,3 +354,18 @@ def test_stargan_report_tabulates_agreement_by_the_inputs_own_value():
     assert "| `tone_dark` | 25.0% | 75.0% | - |" in table
     # Every input already light: no row asks for it, yet it is the column the one row reads from.
     assert "| `tone_dark` | 25.0% |" in by_source_table({"tone_dark": {"tone_light": 0.25}})
+
+
+def test_truncation_refuses_an_editor_in_the_list_before_evaluating_anything(tmp_path, tiny_fashion, tiny_judge,
+                                                                              tiny_checkpoints, tiny_faces,  # noqa: F811
+                                                                              capsys, monkeypatch):
+    import training.evaluate.cli as evaluate_cli
+
+    evaluated = []
+    monkeypatch.setattr(evaluate_cli, "evaluate_class_conditional", lambda *a: evaluated.append(a))
+    editor = tiny_stargan(tmp_path / "stargan.safetensors", tiny_faces)
+    out = tmp_path / "r"
+    assert run_evaluate(tiny_checkpoints[0], editor, "--data", f"fashion-mnist:{tiny_fashion}", "--judge", tiny_judge,
+                        "--out", out, "--truncation", "0.5") == 2
+    assert f"{editor} is a stargan editor" in capsys.readouterr().err
+    assert evaluated == [] and not out.exists()  # the acgan before it was not evaluated only to be thrown away

@@ -14,6 +14,7 @@ from training.metrics.fid import (feature_statistics, frechet_distance, frechet_
                                   frechet_distance_per_class)
 from training.metrics.memorisation import memorisation, memorisation_threshold, nearest_neighbours
 from training.metrics.ms_ssim import K1, K2, mean_pair_ms_ssim, ms_ssim, scale_weights
+from training.metrics.prdc import kth_neighbour_radii, prdc, prdc_per_class
 
 # --- Fréchet distance -------------------------------------------------------------------------------
 
@@ -195,6 +196,79 @@ def test_memorisation_counts_copies_of_training_images_and_nothing_else():
     assert result.share == pytest.approx(30 / 100)
     assert result.generated_nn_index[:30].tolist() == list(range(100, 130))
     assert threshold.threshold == pytest.approx(torch.quantile(threshold.train_nn.double(), 0.01).item())
+
+
+# --- precision, recall, density, coverage -------------------------------------------------------------
+
+
+def test_prdc_on_a_case_worked_by_hand():
+    # Real points 0, 1, 2, 3 on a line; k = 1, so every real ball has radius 1. Samples at 0.5 and 10: the
+    # outlier's own ball (radius 9.5, to the other sample) holds every real point.
+    real, generated = torch.tensor([[0.0], [1.0], [2.0], [3.0]]), torch.tensor([[0.5], [10.0]])
+    assert kth_neighbour_radii(real, 1).tolist() == [1.0, 1.0, 1.0, 1.0]
+    figures = prdc(real, generated, k=1)
+    assert figures.precision == 0.5  # 0.5 lies in the balls of 0 and 1; 10 in none
+    assert figures.recall == 1.0  # inflated by the outlier's ball
+    assert figures.density == 1.0  # 2 real balls hold a sample, over k * 2 samples
+    assert figures.coverage == 0.5  # only 0 and 1 have a sample inside their own ball
+
+
+def test_prdc_of_a_set_against_itself_and_against_a_distant_set():
+    features = torch.randn(300, 8, generator=torch.Generator().manual_seed(0))
+    same = prdc(features, features.clone(), k=5)
+    # Each row lies in its own ball and in those of the k rows it is nearest to
+    assert (same.precision, same.recall, same.coverage) == (1.0, 1.0, 1.0)
+    assert same.density == pytest.approx(6 / 5)
+    far = prdc(features, features + 100.0, k=5)
+    assert far == type(far)(0.0, 0.0, 0.0, 0.0)
+
+
+def brute_force_prdc(real: np.ndarray, gen: np.ndarray, k: int) -> tuple[float, float, float, float]:
+    """The four definitions read off directly, a pair of points at a time."""
+    def dist(a, b):
+        return float(np.sqrt(((a - b) ** 2).sum()))
+
+    def radii(points):
+        return [sorted(dist(p, q) for j, q in enumerate(points) if j != i)[k - 1] for i, p in enumerate(points)]
+
+    r_real, r_gen = radii(real), radii(gen)
+    held = [[dist(g, x) <= r for x, r in zip(real, r_real)] for g in gen]
+    precision = np.mean([any(row) for row in held])
+    density = sum(map(sum, held)) / (k * len(gen))
+    recall = np.mean([any(dist(x, g) <= r for g, r in zip(gen, r_gen)) for x in real])
+    coverage = np.mean([min(dist(x, g) for g in gen) <= r for x, r in zip(real, r_real)])
+    return precision, recall, density, coverage
+
+
+def test_prdc_matches_a_brute_force_reading_of_the_definitions():
+    gen = torch.Generator().manual_seed(1)
+    real = torch.randn(60, 5, generator=gen, dtype=torch.float64)
+    generated = 1.3 * torch.randn(45, 5, generator=gen, dtype=torch.float64) + 0.8
+    expected = brute_force_prdc(real.numpy(), generated.numpy(), k=3)
+    figures = prdc(real, generated, k=3, chunk=7)  # chunks that do not divide either set
+    assert (figures.precision, figures.recall, figures.density, figures.coverage) == pytest.approx(expected)
+    assert 0 < figures.precision < 1 and 0 < figures.recall < 1  # a case that tells the figures apart
+    assert prdc(real, generated, k=3, real_radii=kth_neighbour_radii(real, 3)) == figures
+
+
+def test_prdc_refuses_too_few_rows_and_mismatched_features():
+    with pytest.raises(ValueError, match="at least 6"):
+        prdc(torch.randn(5, 2), torch.randn(10, 2), k=5)
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        prdc(torch.randn(10, 2), torch.randn(10, 3), k=2)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        prdc(torch.randn(10, 2), torch.randn(10, 2), k=0)
+
+
+def test_prdc_per_class_finds_the_class_whose_samples_moved():
+    gen = torch.Generator().manual_seed(2)
+    real = torch.randn(80, 4, generator=gen)
+    labels = torch.arange(80) % 2
+    generated = real.clone()
+    generated[labels == 1] += 50.0  # class "b" drawn far from its real images, class "a" exactly on them
+    per_class = prdc_per_class(real, labels, generated, labels, ["a", "b"], k=3)
+    assert per_class["a"].precision == 1.0 and per_class["a"].coverage == 1.0
+    assert per_class["b"].precision == 0.0 and per_class["b"].coverage == 0.0
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ One set of samples (samples_per_class of every class, fixed seeds) feeds every m
   from as many real training images (class-matched), so both sides of the comparison have equal counts;
   fid_scale: the same from those real images after known pixel noise and blur, to read fid against;
   fid_per_class: the same within each class (intra-FID), samples and floor, to say which classes fid comes from;
+- prdc: precision, recall, density and coverage in the same features against the same test split, overall and
+  within each class, beside the floor's real training images: fid's distance split into fidelity and variety;
 - ms_ssim: mean MS-SSIM of random same-class pairs, per class, beside real test images of the class;
 - cas: a classifier trained on the samples only, tested on real test images, beside one trained on as
   many real training images (same architecture, same epochs);
@@ -31,6 +33,7 @@ from training.metrics.cas import class_matched_subset, classification_accuracy_s
 from training.metrics.fid import frechet_distance_of_features, frechet_distance_per_class
 from training.metrics.memorisation import MemorisationThreshold, memorisation, memorisation_threshold
 from training.metrics.ms_ssim import mean_pair_ms_ssim
+from training.metrics.prdc import PRDC, kth_neighbour_radii, prdc, prdc_per_class
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Settings:
     # Samples drawn with |z_i| <= psi (BigGAN's truncation trick: typical samples for variety); None: N(0, 1), the
     # way the service samples by default and the only way figures are recorded in a checkpoint.
     truncation: float | None = None
+    prdc_k: int = 5  # neighbours behind each ball of precision, recall, density and coverage (Naeem et al.'s 5)
 
 
 @torch.no_grad()
@@ -89,6 +93,9 @@ class RealReference:
     fid_floor_per_class: dict[str, float]
     fid_floor_train_images: int
     fid_scale: dict[str, float]
+    test_radii: torch.Tensor  # each test feature's distance to its prdc_k-th nearest test feature
+    prdc_floor: PRDC  # the floor set's figures against the test split
+    prdc_floor_per_class: dict[str, PRDC]
     ms_ssim_real_per_class: dict[str, float]
     cas_real_accuracy: float  # CAS's classifier trained on the floor set's real images
     memorisation_reference: torch.Tensor  # the training images samples are checked against, in [-1, 1]
@@ -109,6 +116,10 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
     floor_per_class = frechet_distance_per_class(floor_features, floor_set.labels, test_features, test.labels,
                                                  judge.classes)
     scale = fid_scale(lambda images: judge_features(judge, images), floor_images, test_features, s.seed)
+    test_radii = kth_neighbour_radii(test_features, s.prdc_k)
+    prdc_floor = prdc(test_features, floor_features, s.prdc_k, real_radii=test_radii)
+    prdc_floor_per_class = prdc_per_class(test_features, test.labels, floor_features, floor_set.labels,
+                                          judge.classes, s.prdc_k)
     # memorisation: every training image but the held-apart ones is a reference a sample may copy
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(s.seed))
     held_apart, reference = order[:s.memorisation_held_apart], order[s.memorisation_held_apart:]
@@ -118,6 +129,7 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
     return RealReference(labels.clone(), accuracy(real_pred, test.labels),
                          per_class_accuracy(real_pred, test.labels, judge.classes), test_features, test.labels,
                          round(fid_floor, 4), _rounded(floor_per_class), len(floor_set), scale,
+                         test_radii, prdc_floor, prdc_floor_per_class,
                          real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed),
                          classifier_accuracy(floor_set, test, s.cas_epochs, s.seed, progress=s.progress),
                          reference_images, threshold)
@@ -153,6 +165,9 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     fid = frechet_distance_of_features(gen_features, ref.test_features)
     fid_per_class = frechet_distance_per_class(gen_features, labels, ref.test_features, ref.test_labels, classes)
 
+    fidelity = prdc(ref.test_features, gen_features, s.prdc_k, real_radii=ref.test_radii)
+    fidelity_per_class = prdc_per_class(ref.test_features, ref.test_labels, gen_features, labels, classes, s.prdc_k)
+
     diversity = ms_ssim_figures(gen, labels, classes, ref.ms_ssim_real_per_class, s.ms_ssim_pairs, s.seed)
 
     cas = classification_accuracy_score(gen, labels, train, test, s.cas_epochs, s.seed, progress=s.progress,
@@ -186,6 +201,10 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
         "fid_floor": ref.fid_floor,
         "fid_scale": ref.fid_scale,
         "fid_per_class": {"generated": _rounded(fid_per_class), "floor": ref.fid_floor_per_class},
+        "prdc": {"generated": fidelity.rounded(), "floor": ref.prdc_floor.rounded(),
+                 "generated_per_class": {c: v.rounded() for c, v in fidelity_per_class.items()},
+                 "floor_per_class": {c: v.rounded() for c, v in ref.prdc_floor_per_class.items()},
+                 "k": s.prdc_k, "test_images": len(ref.test_features)},
         "ms_ssim": diversity,
         "cas": {"cas": cas.cas, "real": cas.real, "ratio": round(cas.ratio, 4), "train_images": cas.train_images,
                 "epochs": cas.epochs},

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from models import CheckpointError, load_checkpoint
+from models import FAMILIES, CheckpointError, load_checkpoint, read_metadata
 from models.checkpoint import update_training_metadata
 from training.cli import non_negative_int, positive_float, positive_int
 from training.data import DATA_SPEC_HELP, DatasetError, ImageDataset, load_dataset
@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m training.evaluate", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Evaluate checkpoints against real data and write DIR/report.md with PNG figures. "
         "Class-conditional: judge accuracy, Fréchet distance in the judge's features (with its real-data floor), "
-        "same-class MS-SSIM, Classification Accuracy Score, memorisation. StarGAN: attribute-classifier "
+        "precision, recall, density and coverage in those features, same-class MS-SSIM, Classification Accuracy "
+        "Score, memorisation. StarGAN: attribute-classifier "
         "agreement per attribute, identity and reconstruction L1, L1 to true counterparts (twemoji tones).")
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="one or more .safetensors checkpoints")
     p.add_argument("--data", default=None, help=f"dataset spec (default: each checkpoint's training dataset): "
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default: {d.memorisation_held_apart})")
     p.add_argument("--memorisation-percentile", type=positive_float, default=d.memorisation_percentile,
                    help=f"percentile of those distances used as the threshold (default: {d.memorisation_percentile:g})")
+    p.add_argument("--prdc-k", type=positive_int, default=d.prdc_k,
+                   help=f"nearest neighbours behind precision, recall, density and coverage (default: {d.prdc_k})")
     p.add_argument("--stargan-judge-epochs", type=positive_int, default=60,
                    help="epochs of StarGAN's attribute classifier (default: 60)")
     p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
@@ -110,21 +113,32 @@ def evaluate_one(path: str, args: argparse.Namespace, real: RealData) -> dict[st
         judge, train, test = real.get(spec)
         settings = Settings(args.samples_per_class, args.ms_ssim_pairs, args.cas_epochs, args.memorisation_per_class,
                             args.memorisation_held_apart, args.memorisation_percentile, args.seed, args.progress,
-                            args.truncation)
+                            truncation=args.truncation, prdc_k=args.prdc_k)
         metrics = evaluate_class_conditional(ckpt, judge, train, test, settings, real.reference(spec, settings),
                                              args.out, name)
         metrics["evaluation"]["judge"] = str(args.judge or default_judge_path(spec))
         metrics["evaluation"]["data"] = spec
         result.update(kind="classes", metrics=metrics)
     else:
-        if args.truncation is not None:
-            raise EvaluateError(f"{path} is a {ckpt.family} editor: it draws no latents, so --truncation does not "
-                                "apply")
         from training.evaluate.stargan import evaluate_stargan
 
         metrics = evaluate_stargan(path, spec, args.out, name, args.stargan_judge_epochs, args.seed)
         result.update(kind="attributes", metrics=metrics)
     return result
+
+
+def refuse_truncation_of_editors(paths: list[str]) -> None:
+    """--truncation applies to latents: refuse an attribute editor among the checkpoints before any is evaluated,
+    from the headers alone, so a long run over a mixed list does not end in this error. A header that cannot be
+    read or names no known family is left for load_checkpoint to report in its turn."""
+    for path in paths:
+        try:
+            family = FAMILIES.get(read_metadata(path).get("family", ""))
+        except CheckpointError:
+            continue
+        if family is not None and family.conditioning != "classes":
+            raise EvaluateError(f"{path} is a {family.name} editor: it draws no latents, so --truncation does not "
+                                "apply")
 
 
 def record(result: dict[str, Any]) -> None:
@@ -141,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.truncation is not None and args.record:
         parser.error("--record stores the figures of untruncated samples only; leave out --truncation or --record")
     try:
+        if args.truncation is not None:
+            refuse_truncation_of_editors(args.checkpoints)
         real = RealData(args.judge)
         results = []
         for path in args.checkpoints:

@@ -36,6 +36,7 @@ def class_conditional_tables(results: list[dict[str, Any]]) -> list[str]:
             f"({_pct(m['ms_ssim']['classes_at_or_below_real'])}) | {_pct(m['cas']['cas'])} "
             f"({_pct(m['cas']['real'])}) | {_pct(m['memorisation']['share'])} |")
     lines += fid_scale_table(results)
+    lines += prdc_table(results)
     baselines = [r for r in results if r["family"] == BASELINE_FAMILY]
     lines += ["", "### Targets (issue 5)", ""]
     first = threshold_checks(results[0]["metrics"])
@@ -80,18 +81,44 @@ def fid_scale_table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def prdc_table(results: list[dict[str, Any]]) -> list[str]:
+    """Precision, recall, density and coverage of each checkpoint, beside the fid_floor set's real images."""
+    measured = [r for r in results if "prdc" in r["metrics"]]
+    if not measured:
+        return []
+    first = measured[0]["metrics"]["prdc"]
+    names = ("precision", "recall", "density", "coverage")
+    lines = ["", "### Fidelity and variety: precision, recall, density, coverage", "",
+             f"In the judge's features, against the {first['test_images']} real test images, with balls reaching each "
+             f"point's {first['k']}th nearest neighbour (Kynkäänniemi et al. 2019; Naeem et al. 2020). Precision and "
+             "density: how much of the samples lies where real images do (density about 1 for a generator that "
+             "matches real data, above 1 where samples crowd into dense real regions); recall and coverage: how "
+             "much of the real images' variety the samples reach. The first row is the real training images of "
+             "fid_floor, measured the same way.", "",
+             "| checkpoint | " + " | ".join(names) + " |", "|" + " --- |" * (1 + len(names)),
+             "| real training images (the fid_floor set) | " + " | ".join(f"{first['floor'][n]:.3f}" for n in names)
+             + " |"]
+    for r in measured:
+        figures = r["metrics"]["prdc"]["generated"]
+        lines.append(f"| `{r['name']}` | " + " | ".join(f"{figures[n]:.3f}" for n in names) + " |")
+    return lines
+
+
 def checkpoint_section(r: dict[str, Any], out_dir: Path) -> list[str]:
     m = r["metrics"]
     acc, div = m["accuracy"], m["ms_ssim"]
     lines = [f"### `{r['name']}` ({r['family']}, {r['path']})", "",
              "| class | judge accuracy: samples | real test | MS-SSIM: samples | real test | "
-             "fid within the class: samples | floor |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    intra = m["fid_per_class"]
+             "fid within the class: samples | floor | precision / recall within the class: samples | floor |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    intra, within = m["fid_per_class"], m["prdc"]
     for c in acc["generated_per_class"]:
+        gen_pr, floor_pr = within["generated_per_class"][c], within["floor_per_class"][c]
         lines.append(f"| {c} | {acc['generated_per_class'][c]:.3f} | {acc['real_test_per_class'][c]:.3f} | "
                      f"{div['generated_per_class'][c]:.3f} | {div['real_per_class'][c]:.3f} | "
-                     f"{intra['generated'][c]:.2f} | {intra['floor'][c]:.2f} |")
+                     f"{intra['generated'][c]:.2f} | {intra['floor'][c]:.2f} | "
+                     f"{gen_pr['precision']:.3f} / {gen_pr['recall']:.3f} | "
+                     f"{floor_pr['precision']:.3f} / {floor_pr['recall']:.3f} |")
     mem, cas = m["memorisation"], m["cas"]
     lines += ["",
               f"- fid {m['fid']:.3f} against a floor of {m['fid_floor']:.3f} "
