@@ -62,5 +62,7 @@ def build(family: str, **arch: Any) -> nn.Module:
     return get_family(family).generator(make_arch(family, **arch))
 
 
-def build_discriminator(family: str, **arch: Any) -> nn.Module:
-    return get_family(family).discriminator(make_arch(family, **arch))
+def build_discriminator(family: str, options: dict[str, Any] | None = None, **arch: Any) -> nn.Module:
+    """A family's discriminator; `options`: keyword arguments of its constructor beyond the arch (training
+    choices such as an extra head, which the served checkpoint does not record since it holds G only)."""
+    return get_family(family).discriminator(make_arch(family, **arch), **(options or {}))

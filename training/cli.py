@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="D's class loss on fake images ramps in from step N/2 to N (0: from the start); "
                            "until then D's classifier learns from real images only, which keeps G and D "
                            "from agreeing on a permuted class mapping")
+            p.add_argument("--lambda-twin", type=non_negative_float, default=0.0,
+                           help="TAC-GAN (Gong et al. 2019): a twin class head in D learns the fakes' classes, "
+                           "D's class head then reads real images only, and G is paid this weight times the "
+                           "twin's error, against ACGAN's pull to over-certain samples of overlapping classes "
+                           "(0: off, the plain ACGAN)")
 
     g = sub.add_parser("generate", help="images from a checkpoint alone",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -206,7 +211,8 @@ def class_training(args: argparse.Namespace) -> tuple[TrainConfig, TrainData]:
         lr_g=args.lr_g, lr_d=args.lr_d, betas=(args.beta1, args.beta2), loss=args.loss,
         ema_decay=args.ema_decay, lr_decay_start=args.lr_decay_start, **run_options(args),
         family_options={"fresh_fakes": args.fresh_fakes, "lambda_ms": args.lambda_ms,
-                        **({"fake_class_warmup": args.fake_class_warmup} if args.command == "acgan" else {})})
+                        **({"fake_class_warmup": args.fake_class_warmup, "lambda_twin": args.lambda_twin}
+                           if args.command == "acgan" else {})})
     return cfg, class_train_data(data, args.data)
 
 

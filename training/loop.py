@@ -115,9 +115,11 @@ class Trainer:
         self.dist, self.device = init_distributed(cfg.device)
         self.loss_kind = cfg.loss or DEFAULT_LOSS[cfg.family]
         self.arch = make_arch(cfg.family, **cfg.arch)
+        self.steps: FamilySteps = FAMILY_STEPS[cfg.family](self.arch, self.loss_kind, data.labels_info,
+                                                         **cfg.family_options)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.G = build(cfg.family, **cfg.arch).to(self.device)
-        self.D = build_discriminator(cfg.family, **cfg.arch).to(self.device)
+        self.D = build_discriminator(cfg.family, self.steps.discriminator_options(), **cfg.arch).to(self.device)
         self.ema = EMA(self.G, cfg.ema_decay)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
@@ -128,8 +130,6 @@ class Trainer:
         scale = self.use_amp and self.amp_dtype == torch.float16  # bf16 needs no loss scaling
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=scale)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=scale)
-        self.steps: FamilySteps = FAMILY_STEPS[cfg.family](self.arch, self.loss_kind, data.labels_info,
-                                                         **cfg.family_options)
         self.batches = StepBatches(len(data.images), cfg.batch_size, cfg.seed, self.dist.rank, self.dist.world_size)
         self.commit = git_commit()  # the code that starts the run, not whatever is checked out at save time
         self.step = 0

@@ -1,3 +1,4 @@
+import copy
 import math
 import os
 import shutil
@@ -416,6 +417,57 @@ def test_acgan_fake_class_loss_ramps_in_after_real_only_warmup():
         expected = logs["d_adv"] + logs["d_cls_real"] + weight * logs["d_cls_fake"]
         assert loss.item() == pytest.approx(expected, rel=1e-5)
         assert logs["d_cls_fake"] > 0
+
+
+def test_tac_gan_twin_head_learns_the_fakes_and_g_is_paid_its_error(tiny_fashion, tmp_path):
+    from training.families import StepContext
+    from training.losses import class_cross_entropy
+
+    trainer = make_trainer(tiny_fashion, tmp_path / "t.safetensors", "acgan", steps=2,
+                           family_options={"lambda_twin": 0.5, "fake_class_warmup": 100})
+    D, steps = trainer.D, trainer.steps
+    assert D.twin is not None and D.twin.weight.shape == D.classes.weight.shape
+    real, labels = to_unit_range(trainer.data.images[:8]), trainer.data.labels[:8]
+
+    def ctx():
+        return StepContext(trainer.G, D, torch.device("cpu"), torch.Generator().manual_seed(3), 10)
+
+    before = copy.deepcopy(D.state_dict())  # spectral norm's power iteration moves with every training forward
+    loss, logs = steps.d_step(ctx(), real, labels)
+    D.zero_grad()
+    loss.backward()
+    assert D.twin.weight.grad.abs().sum() > 0 and D.classes.weight.grad.abs().sum() > 0
+    fake, _, fake_labels, _ = steps.d_fakes(ctx(), 8)  # the fakes that step drew, from the same noise
+    D.load_state_dict(before)
+    with torch.no_grad():
+        _, classes, twin = D(torch.cat([real, fake]))
+    # The first head reads real images only; the twin reads the fakes, at full weight even before step 100
+    # (the plain ACGAN's warm-up would still have weighted fakes by 0 at step 10).
+    assert logs["d_cls_real"] == pytest.approx(class_cross_entropy(classes[:8], labels).item(), rel=1e-5)
+    assert logs["d_cls_fake"] == pytest.approx(class_cross_entropy(twin[8:], fake_labels).item(), rel=1e-5)
+    assert loss.item() == pytest.approx(logs["d_adv"] + logs["d_cls_real"] + logs["d_cls_fake"], rel=1e-5)
+
+    g_loss, g_logs = steps.g_step(ctx(), real, labels)
+    assert g_logs["g_twin"] > 0
+    # G is paid the twin's error: the more the twin misreads its samples, the lower G's loss.
+    assert g_loss.item() == pytest.approx(g_logs["g_adv"] + g_logs["g_cls"] - 0.5 * g_logs["g_twin"], rel=1e-5)
+
+    trainer.run()
+    assert load_checkpoint(tmp_path / "t.safetensors").training["lambda_twin"] == 0.5
+    resumed = make_trainer(tiny_fashion, tmp_path / "t.safetensors", "acgan", steps=4, resume=True,
+                           family_options={"lambda_twin": 0.5})
+    assert resumed.step == 2 and torch.equal(resumed.D.twin.weight, D.twin.weight)  # the twin is in the train state
+
+
+def test_without_lambda_twin_the_acgan_discriminator_has_no_twin(tiny_fashion, tmp_path):
+    trainer = make_trainer(tiny_fashion, tmp_path / "a.safetensors", "acgan", steps=2)
+    assert trainer.D.twin is None and len(trainer.D(torch.zeros(2, 1, 28, 28))) == 2
+
+
+def test_acgan_cli_passes_lambda_twin(train_config_of, tiny_fashion, tmp_path):
+    argv = ["acgan", "--data", f"fashion-mnist:{tiny_fashion}", "--out", str(tmp_path / "a.safetensors")]
+    assert train_config_of(argv + ["--lambda-twin", "0.5"]).family_options["lambda_twin"] == 0.5
+    assert train_config_of(argv).family_options["lambda_twin"] == 0.0
 
 
 @pytest.mark.parametrize("family", ["acgan", "cgan"])

@@ -39,6 +39,10 @@ class FamilySteps(ABC):
         self.loss = loss
         self.labels_info = labels_info
 
+    def discriminator_options(self) -> dict[str, Any]:
+        """Keyword arguments of the family's discriminator beyond the arch that these steps need."""
+        return {}
+
     @abstractmethod
     def d_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         ...

@@ -113,14 +113,27 @@ class ACGANSteps(ClassConditionalSteps):
     sandals, 45% judge accuracy) that D tells apart from real images by their fakeness. Grounded on
     real images first, the class head pulls each label to its real class, and the fake term then
     only reinforces it.
+
+    With lambda_twin > 0, TAC-GAN (Gong et al. 2019): ACGAN's class loss on fakes rewards G for samples its
+    classifier reads with certainty, so classes that overlap in real data (shirts and coats) are drawn apart and
+    samples leave the border between them. A twin class head learns the fakes' classes alone; G, besides being
+    read right by the first head (trained on real images only then), is paid lambda_twin times the twin's error,
+    which cancels that pull towards certainty. fake_class_warmup does not apply then: the first head never
+    reads fakes.
     """
 
     def __init__(self, arch, loss, labels_info, fake_class_warmup: int = 2000, fresh_fakes: bool = False,
-                 lambda_ms: float = 0.0):
+                 lambda_ms: float = 0.0, lambda_twin: float = 0.0):
         super().__init__(arch, loss, labels_info, fresh_fakes, lambda_ms)
         if fake_class_warmup < 0:
             raise ValueError(f"fake_class_warmup must be >= 0, got {fake_class_warmup}")
+        if lambda_twin < 0:
+            raise ValueError(f"lambda_twin must be >= 0, got {lambda_twin}")
         self.fake_class_warmup = fake_class_warmup
+        self.lambda_twin = lambda_twin
+
+    def discriminator_options(self) -> dict[str, Any]:
+        return {"twin_classifier": True} if self.lambda_twin > 0 else {}
 
     def fake_class_weight(self, step: int) -> float:
         if self.fake_class_warmup == 0:
@@ -131,12 +144,16 @@ class ACGANSteps(ClassConditionalSteps):
     def d_step(self, ctx, real, labels):
         fake, _, fake_labels, _ = self.d_fakes(ctx, real.shape[0])
         # One forward over real and fake together: one DDP reduction and a larger, faster batch.
-        source, class_logits = ctx.D(torch.cat([real, fake]))
+        source, class_logits, *twin = ctx.D(torch.cat([real, fake]))
         src_real, src_fake = source.chunk(2)
         n = real.shape[0]
         cls_real = class_cross_entropy(class_logits[:n], labels)
-        cls_fake = class_cross_entropy(class_logits[n:], fake_labels)
-        cls = cls_real + self.fake_class_weight(ctx.step) * cls_fake
+        if twin:  # the first head reads real images only, the twin fakes only
+            cls_fake = class_cross_entropy(twin[0][n:], fake_labels)
+            cls = cls_real + cls_fake
+        else:
+            cls_fake = class_cross_entropy(class_logits[n:], fake_labels)
+            cls = cls_real + self.fake_class_weight(ctx.step) * cls_fake
         adv = d_adversarial(self.loss, src_real, src_fake)
         with torch.no_grad():
             acc = (class_logits[: real.shape[0]].argmax(1) == labels).float().mean()
@@ -145,11 +162,16 @@ class ACGANSteps(ClassConditionalSteps):
 
     def g_step(self, ctx, real, labels):
         fakes = self.g_fakes(ctx, real.shape[0])
-        source, class_logits = ctx.D(fakes.images)
+        source, class_logits, *twin = ctx.D(fakes.images)
         adv = g_adversarial(self.loss, source)
         cls = class_cross_entropy(class_logits, fakes.labels)
         ms, ms_logs = self.mode_seeking(fakes)
-        return adv + cls + ms, {"g_adv": adv.item(), "g_cls": cls.item(), **ms_logs}
+        loss, logs = adv + cls + ms, {"g_adv": adv.item(), "g_cls": cls.item(), **ms_logs}
+        if twin:
+            twin_cls = class_cross_entropy(twin[0], fakes.labels)
+            loss = loss - self.lambda_twin * twin_cls
+            logs["g_twin"] = twin_cls.item()
+        return loss, logs
 
 
 class CGANSteps(ClassConditionalSteps):
