@@ -184,6 +184,14 @@ def test_truncated_figures_are_never_recorded(tmp_path, tiny_judge, tiny_checkpo
     assert acgan.read_bytes() == before
 
 
+def test_too_few_samples_for_the_prdc_neighbours_is_a_usage_error(tmp_path, tiny_judge, tiny_checkpoints, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tiny_checkpoints[0]), "--judge", str(tiny_judge), "--out", str(tmp_path / "r"),
+              "--samples-per-class", "5"])  # the default k is 5
+    assert exit_.value.code == 2 and "--samples-per-class (5) must exceed --prdc-k (5)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_missing_judge_is_a_clear_error(tmp_path, tiny_checkpoints, capsys):
     acgan, _ = tiny_checkpoints
     assert run_evaluate(acgan, "--judge", tmp_path / "nope.safetensors", "--out", tmp_path / "r") == 2

@@ -269,6 +269,8 @@ def test_prdc_per_class_finds_the_class_whose_samples_moved():
     per_class = prdc_per_class(real, labels, generated, labels, ["a", "b"], k=3)
     assert per_class["a"].precision == 1.0 and per_class["a"].coverage == 1.0
     assert per_class["b"].precision == 0.0 and per_class["b"].coverage == 0.0
+    with pytest.raises(ValueError, match="class 'b': generated features: 2 rows, k = 3 needs at least 4"):
+        prdc_per_class(real, labels, generated[:6], torch.tensor([0, 0, 0, 0, 1, 1]), ["a", "b"], k=3)
 
 
 @pytest.fixture

@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.truncation is not None and args.record:
         parser.error("--record stores the figures of untruncated samples only; leave out --truncation or --record")
+    if args.samples_per_class <= args.prdc_k:
+        parser.error(f"--samples-per-class ({args.samples_per_class}) must exceed --prdc-k ({args.prdc_k}): each "
+                     "sample's ball reaches its k-th nearest sample of the same class")
     try:
         if args.truncation is not None:
             refuse_truncation_of_editors(args.checkpoints)

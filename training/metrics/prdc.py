@@ -85,5 +85,10 @@ def prdc(real: torch.Tensor, generated: torch.Tensor, k: int = 5, real_radii: to
 def prdc_per_class(real: torch.Tensor, real_labels: torch.Tensor, generated: torch.Tensor,
                    generated_labels: torch.Tensor, classes: list[str], k: int = 5) -> dict[str, PRDC]:
     """The four figures within each class k: class k's generated features against class k's real ones."""
-    return {name: prdc(real[real_labels == index], generated[generated_labels == index], k)
-            for index, name in enumerate(classes)}
+    figures = {}
+    for index, name in enumerate(classes):
+        try:
+            figures[name] = prdc(real[real_labels == index], generated[generated_labels == index], k)
+        except ValueError as exc:
+            raise ValueError(f"class {name!r}: {exc}") from None
+    return figures
