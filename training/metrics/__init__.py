@@ -1,4 +1,5 @@
-"""Evaluation metrics, one module each: judge accuracy, Fréchet distance, MS-SSIM, CAS, memorisation.
+"""Evaluation metrics, one module each: judge accuracy, Fréchet distance, precision/recall/density/coverage,
+MS-SSIM, CAS, memorisation.
 
 Each works on tensors it is given (images in [-1, 1], features, labels); training/evaluate decides what
 to generate and which real images to compare with.

@@ -14,6 +14,7 @@ feature a ball reaching to its k-th nearest generated neighbour:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -30,7 +31,7 @@ class PRDC:
         return {name: round(value, digits) for name, value in asdict(self).items()}
 
 
-def _distance_chunks(queries: torch.Tensor, reference: torch.Tensor, chunk: int):
+def _distance_chunks(queries: torch.Tensor, reference: torch.Tensor, chunk: int) -> Iterator[tuple[int, torch.Tensor]]:
     """(start, L2 distances [rows, len(reference)]) for each chunk of query rows, in float64. Computed directly,
     not by the matrix-product expansion cdist otherwise uses for speed: that one rounds d(a, b) and d(b, a)
     differently, and a ball's radius is the distance to one of the points it must then hold."""
