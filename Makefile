@@ -35,16 +35,19 @@ demo: install
 	$(PYTHON) -m training generate checkpoints/acgan.safetensors --class sneaker -n 16 --seed 7 --out grid.png
 
 # The demo checkpoints (see checkpoints/README.md for the measured wall time and quality).
-# `make train-cgan CLASS_FAST="--compile --cpu-bf16"` (or train-acgan) trains G through torch.compile (needs a
-# C++ compiler) with the steps under bfloat16 autocast: a CGAN step in 0.42x the float32 time
-# (benchmarks/compile_speed.py), the CGAN's 20,000 steps in 41 min on two threads, the ACGAN's 15,000 in 38, to
-# other weights whose figures are level with the float32 demos' within run-to-run spread (checkpoints/README.md,
-# bfloat16 steps). Empty by default: the demos are the float32 runs.
+# The ACGAN carries TAC-GAN's twin classifier at weight 0.5 (--lambda-twin; checkpoints/README.md, "A twin
+# classifier") and trains G through torch.compile (needs a C++ compiler) with the steps under bfloat16 autocast:
+# 57 min on two threads here. `make train-acgan ACGAN_FAST=` trains it in float32, eagerly, to other weights.
+# `make train-cgan CLASS_FAST="--compile --cpu-bf16"` does the same for the CGAN: a step in 0.42x the float32 time
+# (benchmarks/compile_speed.py), its 20,000 steps in 41 min on two threads, to other weights whose figures are
+# level with the float32 demo's within run-to-run spread (checkpoints/README.md, bfloat16 steps). Empty by
+# default: the CGAN demo is the float32 run.
+ACGAN_FAST ?= --compile --cpu-bf16
 CLASS_FAST ?=
 train-acgan: install
 	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
 		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fake-class-warmup 2000 --fresh-fakes \
-		--lambda-ms 0.05 --lr-decay-start 0.5 $(CLASS_FAST)
+		--lambda-ms 0.05 --lr-decay-start 0.5 --lambda-twin 0.5 $(ACGAN_FAST)
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \

@@ -4,11 +4,6 @@ load generator's HTTP client."""
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import shlex
-import subprocess
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +13,7 @@ from benchmarks.common import batch_sizes, ceiling_rate_at, latency_summary, per
 from benchmarks.http_client import Connection
 from benchmarks.report import criteria
 from benchmarks.stargan_penalty_speed import DEMO_FLAGS
+from tests.makefile_recipes import makefile_training_commands
 from training.cli import build_parser
 
 
@@ -141,28 +137,11 @@ def _step_options(argv: list[str], leave_out: set[str] = _SCHEDULE_AND_IO) -> di
     return {k: v for k, v in vars(args).items() if k not in leave_out}
 
 
-def _makefile_training_commands(target: str) -> list[list[str]]:
-    """The `python -m training ...` commands `make -n TARGET` would run, as argument lists after `-m training`."""
-    root = Path(__file__).resolve().parents[2]
-    # The check is on the recipes as committed: a Makefile default (`NAME ?= ...`) that this shell's environment
-    # happens to override (CLASS_FAST="--cpu-bf16", say) is left out of make's environment.
-    defaults = set(re.findall(r"^(\w+) \?=", (root / "Makefile").read_text(), flags=re.MULTILINE))
-    env = {name: value for name, value in os.environ.items() if name not in defaults}
-    dry = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=root, env=env, capture_output=True,
-                         text=True, check=True).stdout.replace("\\\n", " ")
-    commands = []
-    for line in dry.splitlines():
-        argv = shlex.split(line)
-        if argv[1:3] == ["-m", "training"] and argv[3] in ("stargan", "cgan", "acgan"):
-            commands.append(argv[3:])
-    return commands
-
-
 def test_the_speed_benchmarks_train_the_makefiles_demo_recipes():
     """The benchmarks restate the demo recipes' flags (to build a Trainer in-process); this catches them drifting
     from the Makefile, which trains the demos."""
-    stargan_first, stargan_tail = _makefile_training_commands("train-stargan")
-    (cgan,) = _makefile_training_commands("train-cgan")
+    stargan_first, stargan_tail = makefile_training_commands("train-stargan")
+    (cgan,) = makefile_training_commands("train-cgan")
     expected = {"stargan": stargan_first, "stargan-tail": stargan_tail, "cgan": cgan}
     for recipe, made in expected.items():
         assert _step_options(RECIPES[recipe]) == _step_options(made), recipe
