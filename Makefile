@@ -34,16 +34,15 @@ serve: install
 demo: install
 	$(PYTHON) -m training generate checkpoints/acgan.safetensors --class sneaker -n 16 --seed 7 --out grid.png
 
-# The demo checkpoints (see checkpoints/README.md for the measured wall time and quality).
-# The ACGAN carries TAC-GAN's twin classifier at weight 0.5 (--lambda-twin; checkpoints/README.md, "A twin
-# classifier") and trains G through torch.compile (needs a C++ compiler) with the steps under bfloat16 autocast:
-# 57 min on two threads here. `make train-acgan ACGAN_FAST=` trains it in float32, eagerly, to other weights.
-# `make train-cgan CLASS_FAST="--compile --cpu-bf16"` does the same for the CGAN: a step in 0.42x the float32 time
-# (benchmarks/compile_speed.py), its 20,000 steps in 41 min on two threads, to other weights whose figures are
-# level with the float32 demo's within run-to-run spread (checkpoints/README.md, bfloat16 steps). Empty by
-# default: the CGAN demo is the float32 run.
+# The demo checkpoints (see checkpoints/README.md for the measured wall time and quality). Both train G through
+# torch.compile (needs a C++ compiler) with the steps under bfloat16 autocast (a CGAN step in 0.42x the float32
+# time, benchmarks/compile_speed.py): the ACGAN's 15,000 steps in 57 min on two threads here, the CGAN's 20,000 in
+# 41 alone (the demo's run took 62, sharing the cores). The ACGAN carries TAC-GAN's twin classifier at weight 0.5
+# (--lambda-twin), the CGAN the mode-seeking term at 0.1 (checkpoints/README.md, "A twin classifier" and "The
+# mode-seeking term"). `make train-acgan ACGAN_FAST=` or `make train-cgan CLASS_FAST=` trains eagerly in float32,
+# to other weights.
 ACGAN_FAST ?= --compile --cpu-bf16
-CLASS_FAST ?=
+CLASS_FAST ?= --compile --cpu-bf16
 train-acgan: install
 	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
 		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fake-class-warmup 2000 --fresh-fakes \
@@ -51,7 +50,7 @@ train-acgan: install
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
-		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes --lambda-ms 0.05 \
+		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes --lambda-ms 0.1 \
 		--lr-decay-start 0.5 $(CLASS_FAST)
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).
