@@ -1,9 +1,11 @@
 """The committed demo checkpoints were trained by the recipes the Makefile and checkpoints/README.md give: each
-checkpoint's `training` metadata records its options, and a recipe changed without retraining (or a checkpoint
-swapped without changing the recipe) is caught here, from the headers alone."""
+checkpoint's `training` metadata records its options (a resumed run's earlier stages under `stages`), and a recipe
+changed without retraining, or a checkpoint swapped without changing the recipe, is caught here from the headers
+alone."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from safetensors import safe_open
@@ -11,40 +13,47 @@ from safetensors import safe_open
 from tests.makefile_recipes import ROOT, makefile_training_commands
 from training.cli import build_parser
 
+# Command-line options that say where and how often, not what is trained: the metadata leaves them out.
+_NOT_TRAINING = {"command", "data", "out", "steps", "resume", "sample_every", "save_every", "keep_saves", "device",
+                 "no_progress", "beta1", "beta2"}
 # Options the metadata names otherwise than the command line does.
 _RENAMED = {"compile": "compile_g"}
-# Options that shape the weights, as the parser names them; the rest (paths, save cadence, progress) do not.
-_TRAINING_OPTIONS = ("seed", "batch_size", "lr_g", "lr_d", "ema_decay", "lr_decay_start", "loss", "fresh_fakes",
-                     "lambda_ms", "fake_class_warmup", "lambda_twin", "compile", "cpu_bf16")
-_ARCH_OPTIONS = ("latent_dim", "g_width", "d_width", "image_size", "channels")
-# Options added to the loop after some demos were trained: a checkpoint that predates one ran its default.
-_ADDED_LATER = ("compile", "cpu_bf16", "lambda_twin")
 
 
-def _header(path) -> tuple[dict, dict]:
+def _header(path) -> tuple[dict[str, Any], dict[str, Any]]:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     return json.loads(meta["training"]), json.loads(meta["arch"])
 
 
-@pytest.mark.parametrize("family", ["acgan", "cgan"])
-def test_the_demo_checkpoint_records_the_makefiles_recipe(family):
-    (argv,) = makefile_training_commands(f"train-{family}")
+def _assert_stage_records(recorded: dict[str, Any], arch: dict[str, Any], argv: list[str]) -> None:
+    """Every option `argv` sets is what the stage recorded; one the metadata does not record (a checkpoint made
+    before the option existed) must be left at its default, which is what such a run trained with."""
     args = vars(build_parser().parse_args(argv))
-    defaults = vars(build_parser().parse_args([family, "--data", "d", "--out", "x.safetensors"]))
-    training, arch = _header(ROOT / "checkpoints" / f"{family}.safetensors")
-
-    assert args["out"].name == f"{family}.safetensors"
-    assert training["dataset"] == args["data"]
-    assert training["steps"] == training["schedule_steps"] == args["steps"]
-    assert training["betas"] == [args["beta1"], args["beta2"]]
-    for option in _TRAINING_OPTIONS:
-        if option not in args or args[option] is None:  # not this family's, or left to the family's default
+    defaults = vars(build_parser().parse_args([argv[0], "--data", args["data"], "--out", "x.safetensors"]))
+    assert recorded["dataset"] == args["data"]
+    assert recorded["schedule_steps"] == args["steps"]
+    assert recorded["betas"] == [args["beta1"], args["beta2"]]
+    for option, value in args.items():
+        if option in _NOT_TRAINING or value is None:  # None: left to the family's own default
             continue
         key = _RENAMED.get(option, option)
-        recorded = training.get(key, defaults[option]) if option in _ADDED_LATER else training[key]
-        assert recorded == args[option], (family, option)
-    for option in _ARCH_OPTIONS:
-        if args[option] is not None:
-            assert arch[option] == args[option], (family, option)
+        if key in recorded:
+            assert recorded[key] == value, (option, recorded[key], value)
+        elif key in arch:
+            assert arch[key] == value, (option, arch[key], value)
+        else:
+            assert value == defaults[option], f"the recipe asks --{option} {value}; the checkpoint does not record it"
 
+
+@pytest.mark.parametrize("family", ["acgan", "cgan", "stargan"])
+def test_the_demo_checkpoint_records_the_makefiles_recipe(family):
+    commands = makefile_training_commands(f"train-{family}")
+    training, arch = _header(ROOT / "checkpoints" / f"{family}.safetensors")
+    assert all(build_parser().parse_args(argv).out.name == f"{family}.safetensors" for argv in commands)
+    # one stage per command: a resumed run keeps the earlier ones under `stages`, the last is the top level
+    stages = [*training.get("stages", []), training]
+    assert len(stages) == len(commands), f"{len(stages)} recorded stages for {len(commands)} commands"
+    for stage, argv in zip(stages, commands):
+        _assert_stage_records(stage, arch, argv)
+    assert training["steps"] == build_parser().parse_args(commands[-1]).steps
