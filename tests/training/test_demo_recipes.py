@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from safetensors import safe_open
 
+from models.checkpoint import read_metadata
 from tests.makefile_recipes import ROOT, makefile_training_commands
 from training.cli import build_parser
 
@@ -21,16 +21,14 @@ _RENAMED = {"compile": "compile_g"}
 
 
 def _header(path) -> tuple[dict[str, Any], dict[str, Any]]:
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
+    meta = read_metadata(path)
     return json.loads(meta["training"]), json.loads(meta["arch"])
 
 
-def _assert_stage_records(recorded: dict[str, Any], arch: dict[str, Any], argv: list[str]) -> None:
-    """Every option `argv` sets is what the stage recorded; one the metadata does not record (a checkpoint made
-    before the option existed) must be left at its default, which is what such a run trained with."""
-    args = vars(build_parser().parse_args(argv))
-    defaults = vars(build_parser().parse_args([argv[0], "--data", args["data"], "--out", "x.safetensors"]))
+def _assert_stage_records(recorded: dict[str, Any], arch: dict[str, Any], args: dict[str, Any]) -> None:
+    """Every option the command `args` sets is what the stage recorded; one the metadata does not record (a
+    checkpoint made before the option existed) must be left at its default, which is what such a run trained with."""
+    defaults = vars(build_parser().parse_args([args["command"], "--data", args["data"], "--out", "x.safetensors"]))
     assert recorded["dataset"] == args["data"]
     assert recorded["schedule_steps"] == args["steps"]
     assert recorded["betas"] == [args["beta1"], args["beta2"]]
@@ -48,12 +46,12 @@ def _assert_stage_records(recorded: dict[str, Any], arch: dict[str, Any], argv: 
 
 @pytest.mark.parametrize("family", ["acgan", "cgan", "stargan"])
 def test_the_demo_checkpoint_records_the_makefiles_recipe(family):
-    commands = makefile_training_commands(f"train-{family}")
+    commands = [vars(build_parser().parse_args(argv)) for argv in makefile_training_commands(f"train-{family}")]
     training, arch = _header(ROOT / "checkpoints" / f"{family}.safetensors")
-    assert all(build_parser().parse_args(argv).out.name == f"{family}.safetensors" for argv in commands)
+    assert all(args["out"].name == f"{family}.safetensors" for args in commands)
     # one stage per command: a resumed run keeps the earlier ones under `stages`, the last is the top level
     stages = [*training.get("stages", []), training]
     assert len(stages) == len(commands), f"{len(stages)} recorded stages for {len(commands)} commands"
-    for stage, argv in zip(stages, commands):
-        _assert_stage_records(stage, arch, argv)
-    assert training["steps"] == build_parser().parse_args(commands[-1]).steps
+    for stage, args in zip(stages, commands):
+        _assert_stage_records(stage, arch, args)
+    assert training["steps"] == commands[-1]["steps"]
