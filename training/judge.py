@@ -73,6 +73,7 @@ def accuracy(net: nn.Module, data: ImageDataset, batch_size: int = 500) -> float
 
 def train_judge(train: ImageDataset, test: ImageDataset, epochs: int = 6, batch_size: int = 128,
                 seed: int = 0, progress: bool = True) -> Judge:
+    batch_size = min(batch_size, len(train))  # a set smaller than a batch is one batch, not zero steps
     torch.manual_seed(seed)
     net = JudgeNet(train.channels, len(train.classes))
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
