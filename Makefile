@@ -37,8 +37,8 @@ demo: install
 # The demo checkpoints (see checkpoints/README.md for the measured wall time and quality). Both train G through
 # torch.compile (needs a C++ compiler) with the steps under bfloat16 autocast (a CGAN step in 0.42x the float32
 # time, benchmarks/compile_speed.py): the ACGAN's 15,000 steps in 57 min on two threads here, the CGAN's 20,000 in
-# 41 alone (the demo's run took 62, sharing the cores). The ACGAN carries TAC-GAN's twin classifier at weight 0.5
-# (--lambda-twin), the CGAN the mode-seeking term at 0.1 (checkpoints/README.md, "A twin classifier" and "The
+# 41-62 alone, as busy as the shared host was (the demo's run took 62). The ACGAN carries TAC-GAN's twin classifier
+# at weight 0.5 (--lambda-twin), the CGAN the mode-seeking term at 0.2 (checkpoints/README.md, "A twin classifier" and "The
 # mode-seeking term"). `make train-acgan ACGAN_FAST=` or `make train-cgan CLASS_FAST=` trains eagerly in float32,
 # to other weights.
 ACGAN_FAST ?= --compile --cpu-bf16
@@ -50,7 +50,7 @@ train-acgan: install
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
-		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes --lambda-ms 0.1 \
+		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fresh-fakes --lambda-ms 0.2 \
 		--lr-decay-start 0.5 $(CLASS_FAST)
 
 # StarGAN on twemoji-faces (CC-BY 4.0 Twemoji people; prepare-twemoji writes the attribution beside them).

@@ -36,7 +36,7 @@ VARIANTS = {"eager": [], "compiled": ["--compile"], "compiled-bf16": ["--compile
 RECIPES = {
     "stargan": ["stargan", *DEMO_FLAGS, "--penalty-every", "4"],
     "stargan-tail": ["stargan", *DEMO_FLAGS, "--penalty-every", "4", "--lambda-cls-g", "3", "--n-critic", "2"],
-    "cgan": ["cgan", "--g-width", "64", "--d-width", "32", "--seed", "0", "--fresh-fakes", "--lambda-ms", "0.1"],
+    "cgan": ["cgan", "--g-width", "64", "--d-width", "32", "--seed", "0", "--fresh-fakes", "--lambda-ms", "0.2"],
 }
 
 
