@@ -38,9 +38,9 @@ demo: install
 # torch.compile (needs a C++ compiler) with the steps under bfloat16 autocast (a CGAN step in 0.42x the float32
 # time, benchmarks/compile_speed.py): the ACGAN's 15,000 steps in 57 min on two threads here, the CGAN's 20,000 in
 # 41-62 alone, as busy as the shared host was (the demo's run took 62). The ACGAN carries TAC-GAN's twin classifier
-# at weight 0.5 (--lambda-twin), the CGAN the mode-seeking term at 0.2 (checkpoints/README.md, "A twin classifier" and "The
-# mode-seeking term"). `make train-acgan ACGAN_FAST=` or `make train-cgan CLASS_FAST=` trains eagerly in float32,
-# to other weights.
+# at weight 0.5 (--lambda-twin), the CGAN the mode-seeking term at 0.2 (checkpoints/README.md, "A twin classifier"
+# and "The mode-seeking term"). `make train-acgan ACGAN_FAST=` or `make train-cgan CLASS_FAST=` trains eagerly in
+# float32, to other weights.
 ACGAN_FAST ?= --compile --cpu-bf16
 CLASS_FAST ?= --compile --cpu-bf16
 train-acgan: install

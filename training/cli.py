@@ -12,7 +12,6 @@ from models import CheckpointError, load_checkpoint
 from models.checkpoint import update_training_metadata
 from training.data import DATA_SPEC_HELP, DatasetError, ImageDataset, load_dataset
 from training.losses import ADVERSARIAL_LOSSES
-from training.threads import one_intra_op_thread
 
 if TYPE_CHECKING:  # the loop imports torch's heavier parts: only the commands that train load it
     from training.loop import TrainConfig, TrainData
@@ -255,10 +254,7 @@ def run_judge(args: argparse.Namespace) -> None:
 
     train = load_dataset(args.data, "train", args.image_size, args.channels)
     test = load_dataset(args.data, "test", args.image_size, args.channels)
-    # One thread, as CAS's classifier: the judge's weights then depend on the seed and the CPU's kernels, not on the
-    # machine's thread count: reruns on one CPU give one judge.
-    with one_intra_op_thread():
-        judge = train_judge(train, test, epochs=args.epochs, seed=args.seed)
+    judge = train_judge(train, test, epochs=args.epochs, seed=args.seed)  # on one thread: reruns give one judge
     judge.dataset = args.data
     out = args.out or default_judge_path(args.data)
     save_judge(judge, out)

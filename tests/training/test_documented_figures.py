@@ -52,4 +52,3 @@ def test_the_evaluation_table_shows_each_checkpoints_recorded_figures(document):
     for name, path in CHECKPOINTS.items():
         shown = [cell.replace("*", "") for cell in rows[name]]  # bold marks the best of a column
         assert shown == recorded_cells(path), (document, name)
-

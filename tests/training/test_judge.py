@@ -8,14 +8,14 @@ from training.judge import load_judge
 
 def test_the_judge_command_trains_on_one_thread_whatever_the_count_and_puts_the_count_back(tiny_fashion, tmp_path,
                                                                                            monkeypatch):
-    seen_inside = []
-    real_train = training.judge.train_judge
+    seen_inside = set()  # the thread count at each forward of the judge while it trains and is tested
+    real_forward = training.judge.JudgeNet.forward
 
-    def watched(*args, **kwargs):
-        seen_inside.append(torch.get_num_threads())
-        return real_train(*args, **kwargs)
+    def watched(self, x):
+        seen_inside.add(torch.get_num_threads())
+        return real_forward(self, x)
 
-    monkeypatch.setattr(training.judge, "train_judge", watched)
+    monkeypatch.setattr(training.judge.JudgeNet, "forward", watched)
     before = torch.get_num_threads()
     judges = []
     try:
@@ -27,7 +27,7 @@ def test_the_judge_command_trains_on_one_thread_whatever_the_count_and_puts_the_
             judges.append(load_judge(out))
     finally:
         torch.set_num_threads(before)
-    assert seen_inside == [1, 1]
+    assert seen_inside == {1}
     one, two = judges
     assert one.classes == two.classes and len(one.classes) == 10
     assert one.test_accuracy == two.test_accuracy

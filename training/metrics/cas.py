@@ -13,7 +13,6 @@ import torch
 
 from training.data import ImageDataset
 from training.judge import train_judge
-from training.threads import one_intra_op_thread
 
 
 @dataclass
@@ -37,12 +36,7 @@ def classifier_accuracy(train: ImageDataset, real_test: ImageDataset, epochs: in
                         batch_size: int = 128, progress: bool = False) -> float:
     """Real test accuracy of a fresh classifier trained on `train`: generated images for CAS, or real ones
     (a class_matched_subset, as many of each class as the generated set holds) for its reference."""
-    # One thread: the classifier's weights, and so CAS, then depend on the seed and the CPU's kernels, not on the
-    # machine's thread count (on two threads against one, the demo CGAN's CAS moved by 0.6 point; on another CPU
-    # by 0.35, checkpoints/README.md).
-    with one_intra_op_thread():
-        classifier = train_judge(train, real_test, epochs=epochs, batch_size=min(batch_size, len(train)), seed=seed,
-                                 progress=progress)
+    classifier = train_judge(train, real_test, epochs=epochs, batch_size=batch_size, seed=seed, progress=progress)
     return round(classifier.test_accuracy, 4)
 
 
