@@ -117,7 +117,14 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
     assert "| `acgan` | " + " | ".join(f"{within['generated'][n]:.3f}" for n in
                                         ("precision", "recall", "density", "coverage")) + " |" in report
     assert f"| {within['generated_per_class']['bag']['precision']:.3f} / " in report
-    assert 0 <= recorded["ms_ssim"]["classes_at_or_below_real"] <= 1
+    diversity = recorded["ms_ssim"]
+    assert 0 <= diversity["classes_at_or_below_real"] <= 1
+    errors = diversity["generated_standard_error_per_class"]
+    assert set(errors) == set(diversity["real_standard_error_per_class"]) == set(diversity["generated_per_class"])
+    assert set(diversity["clearly_below_real"]).isdisjoint(diversity["clearly_above_real"])
+    assert diversity["classes_clearly_above_real"] == len(diversity["clearly_above_real"]) / 10
+    assert f"| {diversity['generated_per_class']['bag']:.3f} ± {errors['bag']:.3f} | " in report
+    assert "- ms_ssim: " in report and "standard errors of the difference" in report
     assert recorded["cas"]["train_images"] == 10 * PER_CLASS
     assert recorded["memorisation"]["samples_checked"] == 20
 
@@ -189,6 +196,14 @@ def test_too_few_samples_for_the_prdc_neighbours_is_a_usage_error(tmp_path, tiny
         main([str(tiny_checkpoints[0]), "--judge", str(tiny_judge), "--out", str(tmp_path / "r"),
               "--samples-per-class", "5"])  # the default k is 5
     assert exit_.value.code == 2 and "--samples-per-class (5) must exceed --prdc-k (5)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_one_ms_ssim_pair_is_a_usage_error(tmp_path, tiny_judge, tiny_checkpoints, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tiny_checkpoints[0]), "--judge", str(tiny_judge), "--out", str(tmp_path / "r"),
+              "--ms-ssim-pairs", "1"])
+    assert exit_.value.code == 2 and "a standard error needs two pairs" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 

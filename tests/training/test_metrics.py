@@ -13,7 +13,8 @@ from training.metrics.cas import class_matched_subset, classification_accuracy_s
 from training.metrics.fid import (feature_statistics, frechet_distance, frechet_distance_of_features,
                                   frechet_distance_per_class)
 from training.metrics.memorisation import memorisation, memorisation_threshold, nearest_neighbours
-from training.metrics.ms_ssim import K1, K2, mean_pair_ms_ssim, ms_ssim, scale_weights
+from training.evaluate.class_conditional import ms_ssim_figures
+from training.metrics.ms_ssim import K1, K2, PairMSSSIM, mean_pair_ms_ssim, ms_ssim, pair_ms_ssim, scale_weights
 from training.metrics.prdc import kth_neighbour_radii, prdc, prdc_per_class
 
 # --- Fréchet distance -------------------------------------------------------------------------------
@@ -164,6 +165,53 @@ def test_mean_pair_ms_ssim_never_pairs_an_image_with_itself():
     assert value == pytest.approx(ms_ssim(a, b).item(), rel=1e-9)  # every pair is (a, b) or (b, a)
     copies = a.repeat(5, 1, 1, 1)
     assert mean_pair_ms_ssim(copies, 20, torch.Generator().manual_seed(0)) == pytest.approx(1.0)
+
+
+def checker(size: int = 28) -> torch.Tensor:
+    """A 1-px checkerboard in [-1, 1]: against its negative every contrast-structure term is negative, so
+    MS-SSIM is exactly 0; against itself exactly 1."""
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return (((rows + cols) % 2) * 2.0 - 1.0)[None, None]
+
+
+def test_pair_ms_ssim_standard_error_on_pairs_of_zeros_and_ones():
+    a = checker()
+    assert ms_ssim(a, -a).item() == 0.0 and ms_ssim(a, a).item() == pytest.approx(1.0)
+    # Two copies of each: a random pair of distinct images is alike (1) one time in three, else opposite (0),
+    # so the pairs' values are 0/1 draws whose sample standard error is sqrt(p (1 - p) / (pairs - 1)).
+    pairs = 600
+    figure = pair_ms_ssim(torch.cat([a, a, -a, -a]), pairs, torch.Generator().manual_seed(0))
+    assert figure.mean == pytest.approx(1 / 3, abs=0.06)
+    p = figure.mean
+    assert figure.standard_error == pytest.approx(math.sqrt(p * (1 - p) / (pairs - 1)), rel=1e-6)
+    alike = pair_ms_ssim(a.repeat(6, 1, 1, 1), 50, torch.Generator().manual_seed(0))
+    assert alike == PairMSSSIM(pytest.approx(1.0), pytest.approx(0.0, abs=1e-12))
+    with pytest.raises(ValueError, match="2 pairs"):
+        pair_ms_ssim(torch.cat([a, -a]), 1, torch.Generator().manual_seed(0))
+
+
+def test_ms_ssim_figures_tell_clear_differences_from_the_pairs_noise():
+    a = checker()
+    # Every class's samples: two alike and two opposite images, so their pairs mean about 1/3 with a known
+    # standard error; the real side is given, each class placed against them at a known number of errors.
+    samples = torch.cat([a, a, -a, -a] * 4)
+    labels = torch.arange(4).repeat_interleave(4)
+    classes = ["far_below", "just_below", "just_above", "far_above"]
+    pairs, seed = 400, 3
+    own = [pair_ms_ssim(samples[labels == k], pairs, torch.Generator().manual_seed(seed + k)) for k in range(4)]
+    real_error = 0.01
+    offsets = {"far_below": 5, "just_below": 0.5, "just_above": -0.5, "far_above": -5}  # real = own + offset x error
+    real = {}
+    for k, name in enumerate(classes):
+        spread = math.hypot(own[k].standard_error, real_error)
+        real[name] = PairMSSSIM(own[k].mean + offsets[name] * spread, real_error)
+    figures = ms_ssim_figures(samples, labels, classes, real, pairs, seed)
+    assert figures["generated_per_class"] == {name: round(own[k].mean, 4) for k, name in enumerate(classes)}
+    assert figures["generated_standard_error_per_class"]["far_below"] == round(own[0].standard_error, 4)
+    assert figures["real_standard_error_per_class"] == dict.fromkeys(classes, real_error)
+    assert figures["classes_at_or_below_real"] == 0.5  # far_below and just_below: the issue's share, as before
+    assert figures["clearly_below_real"] == ["far_below"] and figures["clearly_above_real"] == ["far_above"]
+    assert figures["classes_clearly_below_real"] == 0.25 and figures["classes_clearly_above_real"] == 0.25
 
 
 # --- accuracy, memorisation, CAS -----------------------------------------------------------------------

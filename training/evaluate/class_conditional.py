@@ -8,7 +8,8 @@ One set of samples (samples_per_class of every class, fixed seeds) feeds every m
   fid_per_class: the same within each class (intra-FID), samples and floor, to say which classes fid comes from;
 - prdc: precision, recall, density and coverage in the same features against the same test split, overall and
   within each class, beside the floor's real training images: fid's distance split into fidelity and variety;
-- ms_ssim: mean MS-SSIM of random same-class pairs, per class, beside real test images of the class;
+- ms_ssim: mean MS-SSIM of random same-class pairs, per class, beside real test images of the class, with the
+  standard error of each mean, so a class at or below real by less than the pairs' noise reads as undecided;
 - cas: a classifier trained on the samples only, tested on real test images, beside one trained on as
   many real training images (same architecture, same epochs);
 - memorisation: share of samples nearer (pixel L2) to a training image than the 1st percentile of
@@ -16,6 +17,7 @@ One set of samples (samples_per_class of every class, fixed seeds) feeds every m
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from training.metrics.accuracy import accuracy, per_class_accuracy
 from training.metrics.cas import class_matched_subset, classification_accuracy_score, classifier_accuracy
 from training.metrics.fid import frechet_distance_of_features, frechet_distance_per_class
 from training.metrics.memorisation import MemorisationThreshold, memorisation, memorisation_threshold
-from training.metrics.ms_ssim import mean_pair_ms_ssim
+from training.metrics.ms_ssim import PairMSSSIM, pair_ms_ssim
 from training.metrics.prdc import PRDC, kth_neighbour_radii, prdc, prdc_per_class
 
 
@@ -52,6 +54,12 @@ class Settings:
     prdc_k: int = 5  # neighbours behind each ball of precision, recall, density and coverage (Naeem et al.'s 5)
 
 
+# A class's samples are "clearly" more (less) diverse than its real images when their mean MS-SSIMs differ by more
+# than this many standard errors of the difference: about a 2.5% chance each way that another draw of pairs from
+# the same images would reverse it (pairs share images, so the true spread is a little wider than this reads).
+CLEAR_MARGIN_STANDARD_ERRORS = 2.0
+
+
 @torch.no_grad()
 def judge_features(judge: Judge, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     return torch.cat([judge.net.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
@@ -62,22 +70,43 @@ def first_per_class(labels: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([torch.nonzero(labels == k).flatten()[:n] for k in labels.unique(sorted=True)])
 
 
-def real_ms_ssim_per_class(real: ImageDataset, pairs: int, seed: int) -> dict[str, float]:
-    return {name: round(mean_pair_ms_ssim(to_unit_range(real.images[real.labels == index]), pairs,
-                                          torch.Generator().manual_seed(seed + index)), 4)
+def real_ms_ssim_per_class(real: ImageDataset, pairs: int, seed: int) -> dict[str, PairMSSSIM]:
+    return {name: pair_ms_ssim(to_unit_range(real.images[real.labels == index]), pairs,
+                               torch.Generator().manual_seed(seed + index))
             for index, name in enumerate(real.classes)}
 
 
-def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, classes: list[str], per_real: dict[str, float],
-                    pairs: int, seed: int) -> dict[str, Any]:
-    per_gen = {name: round(mean_pair_ms_ssim(gen[gen_labels == index], pairs,
-                                             torch.Generator().manual_seed(seed + index)), 4)
+def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, classes: list[str],
+                    per_real: dict[str, PairMSSSIM], pairs: int, seed: int) -> dict[str, Any]:
+    per_gen = {name: pair_ms_ssim(gen[gen_labels == index], pairs, torch.Generator().manual_seed(seed + index))
                for index, name in enumerate(classes)}
-    at_or_below = [name for name in per_gen if per_gen[name] <= per_real[name]]
-    return {"generated": round(sum(per_gen.values()) / len(per_gen), 4),
-            "real": round(sum(per_real.values()) / len(per_real), 4),
-            "classes_at_or_below_real": round(len(at_or_below) / len(per_gen), 4),
-            "generated_per_class": per_gen, "real_per_class": per_real, "pairs_per_class": pairs}
+    means = {name: round(figure.mean, 4) for name, figure in per_gen.items()}
+    real_means = {name: round(figure.mean, 4) for name, figure in per_real.items()}
+    at_or_below = [name for name in means if means[name] <= real_means[name]]
+
+    def margin(name: str) -> float:
+        """The difference of the two means, in standard errors of that difference (0 where neither varies)."""
+        spread = (per_gen[name].standard_error ** 2 + per_real[name].standard_error ** 2) ** 0.5
+        difference = per_gen[name].mean - per_real[name].mean
+        if spread == 0:  # neither side varies (every pair alike): any difference is clear
+            return 0.0 if difference == 0 else math.copysign(math.inf, difference)
+        return difference / spread
+
+    clearly_below = [name for name in classes if margin(name) < -CLEAR_MARGIN_STANDARD_ERRORS]
+    clearly_above = [name for name in classes if margin(name) > CLEAR_MARGIN_STANDARD_ERRORS]
+    return {"generated": round(sum(means.values()) / len(means), 4),
+            "real": round(sum(real_means.values()) / len(real_means), 4),
+            "classes_at_or_below_real": round(len(at_or_below) / len(means), 4),
+            # The share above decided only where the means differ by more than the pairs' noise: between the
+            # share clearly below and 1 - the share clearly above, another draw of pairs may land anywhere.
+            "classes_clearly_below_real": round(len(clearly_below) / len(means), 4),
+            "classes_clearly_above_real": round(len(clearly_above) / len(means), 4),
+            "clearly_below_real": clearly_below, "clearly_above_real": clearly_above,
+            "clear_margin_standard_errors": CLEAR_MARGIN_STANDARD_ERRORS,
+            "generated_per_class": means, "real_per_class": real_means,
+            "generated_standard_error_per_class": {n: round(f.standard_error, 4) for n, f in per_gen.items()},
+            "real_standard_error_per_class": {n: round(f.standard_error, 4) for n, f in per_real.items()},
+            "pairs_per_class": pairs}
 
 
 @dataclass
@@ -96,7 +125,7 @@ class RealReference:
     test_radii: torch.Tensor  # each test feature's distance to its prdc_k-th nearest test feature
     prdc_floor: PRDC  # the floor set's figures against the test split
     prdc_floor_per_class: dict[str, PRDC]
-    ms_ssim_real_per_class: dict[str, float]
+    ms_ssim_real_per_class: dict[str, PairMSSSIM]
     cas_real_accuracy: float  # CAS's classifier trained on the floor set's real images
     memorisation_reference: torch.Tensor  # the training images samples are checked against, in [-1, 1]
     memorisation_threshold: MemorisationThreshold  # from the held-apart training images' distances to them

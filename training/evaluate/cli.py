@@ -29,6 +29,13 @@ class EvaluateError(Exception):
     """A usage problem: printed as one line, exit status 2."""
 
 
+def at_least_two_pairs(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (a standard error needs two pairs), got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = Settings()
     p = argparse.ArgumentParser(
@@ -49,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoints/judges/DATASET.safetensors; train one with `python -m training judge`)")
     p.add_argument("--samples-per-class", type=positive_int, default=d.samples_per_class,
                    help=f"samples of each class behind every metric (default: {d.samples_per_class})")
-    p.add_argument("--ms-ssim-pairs", type=positive_int, default=d.ms_ssim_pairs,
-                   help=f"random same-class pairs per class (default: {d.ms_ssim_pairs})")
+    p.add_argument("--ms-ssim-pairs", type=at_least_two_pairs, default=d.ms_ssim_pairs,
+                   help=f"random same-class pairs per class, at least 2 for a standard error (default: "
+                   f"{d.ms_ssim_pairs})")
     p.add_argument("--cas-epochs", type=positive_int, default=d.cas_epochs,
                    help=f"epochs of each CAS classifier (default: {d.cas_epochs})")
     p.add_argument("--memorisation-per-class", type=positive_int, default=d.memorisation_per_class,

@@ -104,6 +104,25 @@ def prdc_table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _se(diversity: dict[str, Any], side: str, name: str) -> str:
+    errors = diversity.get(f"{side}_standard_error_per_class")
+    return f" ± {errors[name]:.3f}" if errors else ""
+
+
+def ms_ssim_noise_line(diversity: dict[str, Any]) -> list[str]:
+    """How much of the at-or-below-real share the pairs' noise leaves undecided (figures recorded before there
+    were standard errors have none to show)."""
+    if "clearly_above_real" not in diversity:
+        return []
+    below, above = diversity["clearly_below_real"], diversity["clearly_above_real"]
+    return [f"- ms_ssim: {_pct(diversity['classes_at_or_below_real'])} of classes at or below real on this draw of "
+            f"{diversity['pairs_per_class']} pairs per class (± one standard error in the table); by more than "
+            f"{diversity['clear_margin_standard_errors']:g} standard errors of the difference, below in "
+            f"{', '.join(below) or 'none'} and above in {', '.join(above) or 'none'}, so another draw of pairs may "
+            f"put the share anywhere from {_pct(diversity['classes_clearly_below_real'])} to "
+            f"{_pct(1 - diversity['classes_clearly_above_real'])}."]
+
+
 def checkpoint_section(r: dict[str, Any], out_dir: Path) -> list[str]:
     m = r["metrics"]
     acc, div = m["accuracy"], m["ms_ssim"]
@@ -115,12 +134,13 @@ def checkpoint_section(r: dict[str, Any], out_dir: Path) -> list[str]:
     for c in acc["generated_per_class"]:
         gen_pr, floor_pr = within["generated_per_class"][c], within["floor_per_class"][c]
         lines.append(f"| {c} | {acc['generated_per_class'][c]:.3f} | {acc['real_test_per_class'][c]:.3f} | "
-                     f"{div['generated_per_class'][c]:.3f} | {div['real_per_class'][c]:.3f} | "
+                     f"{div['generated_per_class'][c]:.3f}{_se(div, 'generated', c)} | "
+                     f"{div['real_per_class'][c]:.3f}{_se(div, 'real', c)} | "
                      f"{intra['generated'][c]:.2f} | {intra['floor'][c]:.2f} | "
                      f"{gen_pr['precision']:.3f} / {gen_pr['recall']:.3f} | "
                      f"{floor_pr['precision']:.3f} / {floor_pr['recall']:.3f} |")
     mem, cas = m["memorisation"], m["cas"]
-    lines += ["",
+    lines += ["", *ms_ssim_noise_line(div),
               f"- fid {m['fid']:.3f} against a floor of {m['fid_floor']:.3f} "
               f"({_ratio(m['fid'], m['fid_floor'])}; {m['evaluation']['fid_floor_train_images']} samples and as many "
               f"real training images, each against {m['evaluation']['fid_test_images']} real test images).",

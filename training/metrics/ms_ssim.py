@@ -9,6 +9,8 @@ implementations, so the product of powers stays real.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -71,14 +73,29 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, window_size: int 
     return result
 
 
-def mean_pair_ms_ssim(images: torch.Tensor, pairs: int, generator: torch.Generator, batch_size: int = 500,
-                      **kwargs) -> float:
-    """Mean MS-SSIM over `pairs` random pairs of distinct images from one set: low means diverse."""
+class PairMSSSIM(NamedTuple):
+    """MS-SSIM over random pairs of one set: the mean, and its standard error over the pairs (sample standard
+    deviation / sqrt(pairs)), which says how far another draw of pairs may move the mean."""
+    mean: float
+    standard_error: float
+
+
+def pair_ms_ssim(images: torch.Tensor, pairs: int, generator: torch.Generator, batch_size: int = 500,
+                 **kwargs) -> PairMSSSIM:
+    """MS-SSIM over `pairs` random pairs of distinct images from one set: low means diverse."""
     n = images.shape[0]
     if n < 2:
         raise ValueError("need at least 2 images to form a pair")
+    if pairs < 2:
+        raise ValueError("need at least 2 pairs for a standard error")
     first = torch.randint(n, (pairs,), generator=generator)
     second = (first + torch.randint(1, n, (pairs,), generator=generator)) % n  # never the same image
-    values = [ms_ssim(images[first[i:i + batch_size]], images[second[i:i + batch_size]], **kwargs)
-              for i in range(0, pairs, batch_size)]
-    return torch.cat(values).mean().item()
+    values = torch.cat([ms_ssim(images[first[i:i + batch_size]], images[second[i:i + batch_size]], **kwargs)
+                        for i in range(0, pairs, batch_size)])
+    return PairMSSSIM(values.mean().item(), (values.std() / pairs ** 0.5).item())
+
+
+def mean_pair_ms_ssim(images: torch.Tensor, pairs: int, generator: torch.Generator, batch_size: int = 500,
+                      **kwargs) -> float:
+    """Mean MS-SSIM over `pairs` random pairs of distinct images from one set: low means diverse."""
+    return pair_ms_ssim(images, pairs, generator, batch_size, **kwargs).mean
