@@ -33,9 +33,14 @@ def section(document: str, heading: str) -> str:
 
 
 def documented_rows(document: str, heading: str | None = None) -> dict[str, list[str]]:
-    """Rows of the document's evaluation table that name a checkpoint first, as name -> cells after the name."""
-    rows = {}
+    """Rows of the first table under the heading that name a checkpoint first, as name -> cells after the name
+    (later tables of the section compare other figures)."""
+    rows: dict[str, list[str]] = {}
+    in_table = False
     for line in section(document, heading or TABLES[document]).splitlines():
+        if in_table and not line.startswith("|"):
+            break
+        in_table = line.startswith("|")
         match = ROW.match(line)
         if match:
             rows[match["name"]] = [cell.strip() for cell in match["cells"].split("|")]
