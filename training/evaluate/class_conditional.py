@@ -85,7 +85,7 @@ def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, classes: list[s
     at_or_below = [name for name in means if means[name] <= real_means[name]]
 
     def margin(name: str) -> float:
-        """The difference of the two means, in standard errors of that difference (0 where neither varies)."""
+        """The difference of the two means, in standard errors of that difference."""
         spread = (per_gen[name].standard_error ** 2 + per_real[name].standard_error ** 2) ** 0.5
         difference = per_gen[name].mean - per_real[name].mean
         if spread == 0:  # neither side varies (every pair alike): any difference is clear
@@ -97,8 +97,8 @@ def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, classes: list[s
     return {"generated": round(sum(means.values()) / len(means), 4),
             "real": round(sum(real_means.values()) / len(real_means), 4),
             "classes_at_or_below_real": round(len(at_or_below) / len(means), 4),
-            # The share above decided only where the means differ by more than the pairs' noise: between the
-            # share clearly below and 1 - the share clearly above, another draw of pairs may land anywhere.
+            # The share above is decided only where the means differ by more than the pairs' noise: another
+            # draw of pairs may land anywhere between the share clearly below and 1 - the share clearly above.
             "classes_clearly_below_real": round(len(clearly_below) / len(means), 4),
             "classes_clearly_above_real": round(len(clearly_above) / len(means), 4),
             "clearly_below_real": clearly_below, "clearly_above_real": clearly_above,
