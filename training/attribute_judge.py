@@ -89,3 +89,19 @@ def accuracy_by_group(pred: torch.Tensor, labels: torch.Tensor, attributes: list
         key = attributes[index[0]] if len(index) == 1 else f"{attributes[index[0]]}..{attributes[index[-1]]}"
         out[key] = round((pred[:, index] == labels[:, index]).all(1).float().mean().item(), 4)
     return out
+
+
+def recall_per_value(pred: torch.Tensor, labels: torch.Tensor, attributes: list[str],
+                     groups: list[list[int]]) -> dict[str, float]:
+    """Per attribute value, the share of the images that have it which the classifier reads as having it: each
+    member of a one-hot group, and each binary attribute both set (NAME) and unset ("not NAME"). An editor whose
+    edits looked exactly like real images of the target would be read as asked this often, so it is the ceiling
+    an edit's agreement is read against."""
+    def share(index: int, value: int) -> float:
+        has = labels[:, index] == value
+        return round((pred[has, index] == value).float().mean().item(), 4)
+
+    values = [(i, 1, attributes[i]) for group in groups for i in group]  # "not tone_dark" is no one target
+    for i in binary_indices(len(attributes), groups):
+        values += [(i, 1, attributes[i]), (i, 0, f"not {attributes[i]}")]
+    return {key: share(i, value) for i, value, key in values if (labels[:, i] == value).any()}

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from models import load_checkpoint
-from training.attribute_judge import accuracy_by_group, predict, train_attribute_judge
+from training.attribute_judge import accuracy_by_group, predict, recall_per_value, train_attribute_judge
 from training.attributes import (TWEMOJI_DEFAULT_DIR, AttributeDataset, group_indices,
                                  load_attribute_dataset, single_attribute_targets)
 from training.data import to_unit_range
@@ -184,10 +184,12 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
     x, c = to_unit_range(test.images), test.labels
 
     judge = train_attribute_judge(train, groups, judge_epochs, seed=seed)
-    real_acc = accuracy_by_group(predict(judge, x, groups), c, attributes, groups)
+    real_pred = predict(judge, x, groups)
     result: dict[str, Any] = {
         "checkpoint": str(checkpoint), "data": data_spec, "test_images": len(test), "image_size": size,
-        "judge_real_test_accuracy": real_acc,
+        "judge_real_test_accuracy": accuracy_by_group(real_pred, c, attributes, groups),
+        # What a perfect editor would score per target: the classifier on real held-out images of that value.
+        "judge_real_test_recall": recall_per_value(real_pred, c, attributes, groups),
     }
     tone_group = next((g for g in groups if "tone_dark" in [attributes[i] for i in g]), None)
     if tone_group is not None and (counterparts := read_counterparts(data_spec)) is not None:

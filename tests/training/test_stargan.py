@@ -950,6 +950,17 @@ def test_accuracy_by_group_counts_a_group_right_only_when_all_of_it_is():
     assert accuracy_by_group(pred, labels, ["a", "b", "male"], [[0, 1]]) == {"a..b": 0.75, "male": 0.75}
 
 
+def test_recall_per_value_reads_each_value_among_the_images_that_have_it():
+    from training.attribute_judge import recall_per_value
+
+    # a, b: a one-hot group; male: binary. Rows: (labels, what the classifier read).
+    labels = torch.tensor([[1, 0, 1], [1, 0, 0], [0, 1, 1], [0, 1, 0], [0, 1, 0]], dtype=torch.float32)
+    pred = torch.tensor([[1, 0, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0], [1, 0, 1]], dtype=torch.float32)
+    recall = recall_per_value(pred, labels, ["a", "b", "male"], [[0, 1]])
+    # a: 1 of its 2 images read a; b: 2 of 3; male: 1 of 2 males; not male: 2 of 3 others; no "not a".
+    assert recall == {"a": 0.5, "b": 0.6667, "male": 0.5, "not male": 0.6667}
+
+
 def test_the_judge_trains_to_the_same_weights_whatever_the_thread_count(tiny_faces):
     from training.attribute_judge import train_attribute_judge
 

@@ -170,7 +170,8 @@ def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
         misread = sorted(((n, other) for other, n in read_as.get(attribute, {}).items() if other != attribute),
                          reverse=True)
         also = f" (misread as {', '.join(f'`{other}` {n}' for n, other in misread)})" if misread else ""
-        lines.append(f"| ... edits to `{attribute}` | {_pct(share)}{also} |")
+        lines.append(f"| ... edits to `{attribute}` | {_pct(share)}{also}"
+                     f"{real_recall_note(m.get('judge_real_test_recall', {}), attribute)} |")
     if judge.get("judge_misses_reading_the_source") is not None:  # absent from figures recorded before it
         lines.append(f"| misses where the classifier still reads the input's own value (too faint) | "
                      f"{_pct(judge['judge_misses_reading_the_source'])} |")
@@ -189,6 +190,17 @@ def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
     lines += ["", f"![{r['name']}: held-out inputs, then each single-attribute edit]"
                   f"({Path(m['figures']['edits']).relative_to(out_dir)})", ""]
     return lines
+
+
+def real_recall_note(recall: dict[str, float], attribute: str) -> str:
+    """The classifier on real held-out images of the edit's target value: what edits as real as the data would
+    score (a binary attribute's edits go both ways, so both values). Empty for figures recorded before it."""
+    if attribute not in recall:
+        return ""
+    if f"not {attribute}" in recall:
+        return (f"; real held-out images read right: `{attribute}` {_pct(recall[attribute])}, "
+                f"not `{attribute}` {_pct(recall[f'not {attribute}'])}")
+    return f"; real held-out `{attribute}` images read so: {_pct(recall[attribute])}"
 
 
 def by_source_table(by_source: dict[str, dict[str, float]]) -> list[str]:
