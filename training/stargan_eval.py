@@ -90,6 +90,21 @@ def tone_figures(G: nn.Module, x: torch.Tensor, c: torch.Tensor, files: list[str
             "all_tone_pairs_closer": pairs}
 
 
+def agreement_ceiling(c: torch.Tensor, attributes: list[str], groups: list[list[int]],
+                      recall: dict[str, float]) -> float:
+    """The agreement an editor would score whose every edit the classifier read as it reads real held-out images
+    of the target value (recall_per_value), over the same edits judge_figures makes. On twemoji-faces a tone
+    edit's true result is a held-out image (the same person in the target tone), so for tones this is exact."""
+    targets = single_attribute_targets(c, groups)
+    total = hits = 0.0
+    for i, name in enumerate(attributes):
+        changed = (targets[:, i] != c).any(1)
+        to_set = int((targets[changed, i, i] == 1).sum())  # edits that set the attribute
+        hits += to_set * recall.get(name, 0.0) + (int(changed.sum()) - to_set) * recall.get(f"not {name}", 0.0)
+        total += int(changed.sum())
+    return round(hits / total, 4) if total else float("nan")
+
+
 def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tensor, attributes: list[str],
                   groups: list[list[int]]) -> dict[str, Any]:
     targets = single_attribute_targets(c, groups)  # [N, A, A]
@@ -191,6 +206,7 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
         # What a perfect editor would score per target: the classifier on real held-out images of that value.
         "judge_real_test_recall": recall_per_value(real_pred, c, attributes, groups),
     }
+    result["judge_agreement_ceiling"] = agreement_ceiling(c, attributes, groups, result["judge_real_test_recall"])
     tone_group = next((g for g in groups if "tone_dark" in [attributes[i] for i in g]), None)
     if tone_group is not None and (counterparts := read_counterparts(data_spec)) is not None:
         result["tone"] = tone_figures(G, x, c, test.files, attributes, tone_group, counterparts)

@@ -324,6 +324,7 @@ def test_evaluate_runs_stargan_checkpoints_through_stargan_eval(tmp_path, tiny_f
     recorded = load_checkpoint(path).training["metrics"]["stargan_eval"]
     assert set(recorded["judge"]["judge_agreement_per_attribute"]) <= set(tones + ["male"])
     assert set(recorded["judge_real_test_recall"]) <= set(tones + ["male", "not male"])
+    assert 0 <= recorded["judge_agreement_ceiling"] <= 1
     assert 0 <= recorded["identity_l1"] <= 1 and 0 <= recorded["reconstruction_l1"] <= 1
     report = (out / "report.md").read_text()
     assert "reconstruction L1" in report and "(stargan_edits.png)" in report
@@ -364,11 +365,14 @@ def test_stargan_report_names_what_group_edits_were_misread_as(tmp_path):
     assert "| ... edits to `male` | 50.0% |" in report
     assert "by the input's own value" not in report  # no split recorded: no table
     metrics["judge_real_test_recall"] = {"tone_light": 0.8, "male": 0.9, "not male": 0.75}
+    metrics["judge_agreement_ceiling"] = 0.85
     report = "\n".join(stargan_section(result, tmp_path))  # beside each, real held-out images of the target
     assert ("| ... edits to `tone_light` | 60.0% (misread as `tone_medium_light` 3, `tone_default` 1); "
             "real held-out `tone_light` images read so: 80.0% |") in report
     assert ("| ... edits to `male` | 50.0%; real held-out images read right: `male` 90.0%, not `male` 75.0% |"
             in report)
+    ceiling = "| ... the ceiling: every edit read as the classifier reads real held-out images of its target | 85.0% |"
+    assert ceiling in report
 
 
 def test_stargan_report_tabulates_agreement_by_the_inputs_own_value():

@@ -961,6 +961,18 @@ def test_recall_per_value_reads_each_value_among_the_images_that_have_it():
     assert recall == {"a": 0.5, "b": 0.6667, "male": 0.5, "not male": 0.6667}
 
 
+
+def test_agreement_ceiling_weighs_each_targets_recall_by_the_edits_that_ask_for_it():
+    from training.stargan_eval import agreement_ceiling
+
+    # Sources: two a-males, one b-female. Edits: to b from the two a's, to a from the b, and one gender flip
+    # of each (two to female, one to male); edits to a value already held are no edits.
+    c = torch.tensor([[1, 0, 1], [1, 0, 1], [0, 1, 0]], dtype=torch.float32)
+    recall = {"a": 0.9, "b": 0.6, "male": 0.5, "not male": 1.0}
+    expected = (2 * 0.6 + 1 * 0.9 + 2 * 1.0 + 1 * 0.5) / 6
+    assert agreement_ceiling(c, ["a", "b", "male"], [[0, 1]], recall) == round(expected, 4)
+
+
 def test_the_judge_trains_to_the_same_weights_whatever_the_thread_count(tiny_faces):
     from training.attribute_judge import train_attribute_judge
 

@@ -165,6 +165,9 @@ def stargan_section(r: dict[str, Any], out_dir: Path) -> list[str]:
     lines = [f"## StarGAN: `{r['name']}` ({r['path']}, {m['test_images']} held-out images of {m['data']})", "",
              "| figure | value |", "| --- | --- |",
              f"| attribute classifier reads the edit as the target (all edits) | {_pct(judge['judge_agreement'])} |"]
+    if "judge_agreement_ceiling" in m:  # absent from figures recorded before it
+        lines.append("| ... the ceiling: every edit read as the classifier reads real held-out images of its target "
+                     f"| {_pct(m['judge_agreement_ceiling'])} |")
     read_as = judge.get("judge_reads_group_edits_as", {})  # absent from figures recorded before it
     for attribute, share in judge["judge_agreement_per_attribute"].items():
         misread = sorted(((n, other) for other, n in read_as.get(attribute, {}).items() if other != attribute),
