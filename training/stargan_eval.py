@@ -8,7 +8,9 @@ Three figures, all on the test split (emoji whose every tone was held out of tra
   own value, and counted by what the misses were read as);
 - identity: with target = source attributes, the L1 change of the image.
 Beside them, not a target: the same agreement on edits of the TRAINING emoji, with the classifier's accuracy on
-those real images; a gap between the two agreements is G (or D's head) learning the training shapes.
+those real images; a gap between the two agreements is G (or D's head) learning the training shapes. And the
+agreement's ceiling: the classifier's recall on real held-out images of each value, and what edits read as those
+images are would score over the same edits.
 L1 is the mean absolute pixel difference on a [0, 1] scale.
 """
 from __future__ import annotations
