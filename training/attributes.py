@@ -7,6 +7,7 @@ and PATH/attribute_groups.json (a JSON list of mutually exclusive groups, condge
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,17 @@ def single_attribute_targets(c_src: torch.Tensor, groups: list[list[int]]) -> to
         else:
             targets[:, i, i] = 1.0 - c_src[:, i]
     return targets
+
+
+def single_attribute_edits(c_src: torch.Tensor,
+                           groups: list[list[int]]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Each attribute i some source does not already hold as edit i asks: (i, mask of the sources it changes,
+    their targets). Edit i of a source that already has it is the identity, no edit, and is left out."""
+    targets = single_attribute_targets(c_src, groups)
+    for i in range(c_src.shape[1]):
+        changed = (targets[:, i] != c_src).any(1)
+        if changed.any():
+            yield i, changed, targets[changed, i]
 
 
 # --- the CelebA attribute file ---------------------------------------------------------------------

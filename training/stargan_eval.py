@@ -24,7 +24,7 @@ from torch import nn
 from models import load_checkpoint
 from training.attribute_judge import accuracy_by_group, predict, recall_per_value, train_attribute_judge
 from training.attributes import (TWEMOJI_DEFAULT_DIR, AttributeDataset, group_indices,
-                                 load_attribute_dataset, single_attribute_targets)
+                                 load_attribute_dataset, single_attribute_edits)
 from training.data import to_unit_range
 from training.families.stargan import edit_grid
 from training.twemoji import read_counterparts
@@ -97,28 +97,23 @@ def agreement_ceiling(c: torch.Tensor, attributes: list[str], groups: list[list[
     """The agreement an editor would score whose every edit the classifier read as it reads real held-out images
     of the target value (recall_per_value), over the same edits judge_figures makes. On twemoji-faces a tone
     edit's true result is a held-out image (the same person in the target tone), so for tones this is exact."""
-    targets = single_attribute_targets(c, groups)
     total = hits = 0.0
-    for i, name in enumerate(attributes):
-        changed = (targets[:, i] != c).any(1)
-        to_set = int((targets[changed, i, i] == 1).sum())  # edits that set the attribute
-        hits += to_set * recall.get(name, 0.0) + (int(changed.sum()) - to_set) * recall.get(f"not {name}", 0.0)
-        total += int(changed.sum())
+    for i, _, t in single_attribute_edits(c, groups):
+        name = attributes[i]
+        to_set = int((t[:, i] == 1).sum())  # edits that set the attribute
+        hits += to_set * recall.get(name, 0.0) + (len(t) - to_set) * recall.get(f"not {name}", 0.0)
+        total += len(t)
     return round(hits / total, 4) if total else float("nan")
 
 
 def judge_figures(G: nn.Module, judge: nn.Module, x: torch.Tensor, c: torch.Tensor, attributes: list[str],
                   groups: list[list[int]]) -> dict[str, Any]:
-    targets = single_attribute_targets(c, groups)  # [N, A, A]
     per: dict[str, float] = {}
     read_as: dict[str, dict[str, int]] = {}  # per target inside a one-hot group: what the edits were read as
     by_source: dict[str, dict[str, float]] = {}  # per target inside a group: agreement per source value
     hits = whole = total = misses_as_source = 0
-    for i, name in enumerate(attributes):
-        changed = (targets[:, i] != c).any(1)  # identity "edits" (already that tone) are not edits
-        if not changed.any():
-            continue
-        t = targets[changed, i]
+    for i, changed, t in single_attribute_edits(c, groups):  # identity "edits" (already that tone) left out
+        name = attributes[i]
         pred = predict(judge, edit(G, x[changed], t), groups)
         group = next((g for g in groups if i in g), [i])
         ok = (pred[:, group] == t[:, group]).all(1)

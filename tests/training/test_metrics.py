@@ -14,7 +14,7 @@ from training.metrics.fid import (feature_statistics, frechet_distance, frechet_
                                   frechet_distance_per_class)
 from training.metrics.memorisation import memorisation, memorisation_threshold, nearest_neighbours
 from training.evaluate.class_conditional import ms_ssim_figures
-from training.metrics.ms_ssim import K1, K2, PairMSSSIM, mean_pair_ms_ssim, ms_ssim, pair_ms_ssim, scale_weights
+from training.metrics.ms_ssim import K1, K2, PairMSSSIM, ms_ssim, pair_ms_ssim, scale_weights
 from training.metrics.prdc import kth_neighbour_radii, prdc, prdc_per_class
 
 # --- Fréchet distance -------------------------------------------------------------------------------
@@ -159,12 +159,12 @@ def test_ms_ssim_refuses_images_too_small_for_its_scales():
         ms_ssim(images(0, size=16), images(1, size=16), scales=3, window_size=7)
 
 
-def test_mean_pair_ms_ssim_never_pairs_an_image_with_itself():
+def test_pair_ms_ssim_never_pairs_an_image_with_itself():
     a, b = images(7, n=1), images(8, n=1)
-    value = mean_pair_ms_ssim(torch.cat([a, b]), 50, torch.Generator().manual_seed(0))
+    value = pair_ms_ssim(torch.cat([a, b]), 50, torch.Generator().manual_seed(0)).mean
     assert value == pytest.approx(ms_ssim(a, b).item(), rel=1e-9)  # every pair is (a, b) or (b, a)
     copies = a.repeat(5, 1, 1, 1)
-    assert mean_pair_ms_ssim(copies, 20, torch.Generator().manual_seed(0)) == pytest.approx(1.0)
+    assert pair_ms_ssim(copies, 20, torch.Generator().manual_seed(0)).mean == pytest.approx(1.0)
 
 
 def checker(size: int = 28) -> torch.Tensor:

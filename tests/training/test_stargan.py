@@ -212,6 +212,17 @@ def test_single_attribute_targets_set_a_group_member_or_flip_a_binary():
     assert t[0].tolist() == [[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1], [0, 1, 0, 0]]
 
 
+def test_single_attribute_edits_leave_out_the_values_a_source_already_holds():
+    from training.attributes import single_attribute_edits
+
+    c = torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])  # both b; one m
+    edits = list(single_attribute_edits(c, group_indices(["a", "b", "c", "m"], [["a", "b", "c"]])))
+    assert [i for i, _, _ in edits] == [0, 2, 3]  # no source lacks b: no edit to b
+    for i, changed, targets in edits:
+        assert changed.tolist() == [True, True] and targets.shape == (2, 4)
+    assert edits[2][2].tolist() == [[0, 1, 0, 0], [0, 1, 0, 1]]  # m flipped each way
+
+
 class MirrorOfInput(torch.nn.Module):
     """A 'generator' that returns its input with a learnable offset: G(x, c) = x + b."""
 

@@ -92,8 +92,9 @@ def ms_ssim_figures(gen: torch.Tensor, gen_labels: torch.Tensor, classes: list[s
             return 0.0 if difference == 0 else math.copysign(math.inf, difference)
         return difference / spread
 
-    clearly_below = [name for name in classes if margin(name) < -CLEAR_MARGIN_STANDARD_ERRORS]
-    clearly_above = [name for name in classes if margin(name) > CLEAR_MARGIN_STANDARD_ERRORS]
+    margins = {name: margin(name) for name in classes}
+    clearly_below = [name for name in classes if margins[name] < -CLEAR_MARGIN_STANDARD_ERRORS]
+    clearly_above = [name for name in classes if margins[name] > CLEAR_MARGIN_STANDARD_ERRORS]
     return {"generated": round(sum(means.values()) / len(means), 4),
             "real": round(sum(real_means.values()) / len(real_means), 4),
             "classes_at_or_below_real": round(len(at_or_below) / len(means), 4),

@@ -13,22 +13,18 @@ from typing import Any
 import torch
 
 from models import load_checkpoint
-from training.attributes import group_indices, load_attribute_dataset, single_attribute_targets
+from training.attributes import group_indices, load_attribute_dataset, single_attribute_edits
 from training.data import to_unit_range
 from training.stargan_eval import edit, evaluate, l1
 
 
 def reconstruction_l1(G: torch.nn.Module, x: torch.Tensor, c: torch.Tensor, groups: list[list[int]]) -> float:
     """Mean L1 ([0, 1] scale) of x against G(G(x, t), c) over every single-attribute target t that changes c."""
-    targets = single_attribute_targets(c, groups)
     total, count = 0.0, 0
-    for i in range(c.shape[1]):
-        changed = (targets[:, i] != c).any(1)
-        if not changed.any():
-            continue
-        back = edit(G, edit(G, x[changed], targets[changed, i]), c[changed])
-        total += l1(back, x[changed]) * int(changed.sum())
-        count += int(changed.sum())
+    for _, changed, t in single_attribute_edits(c, groups):
+        back = edit(G, edit(G, x[changed], t), c[changed])
+        total += l1(back, x[changed]) * len(t)
+        count += len(t)
     return round(total / count, 4) if count else float("nan")
 
 

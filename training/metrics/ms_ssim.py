@@ -94,8 +94,3 @@ def pair_ms_ssim(images: torch.Tensor, pairs: int, generator: torch.Generator, b
                         for i in range(0, pairs, batch_size)])
     return PairMSSSIM(values.mean().item(), (values.std() / pairs ** 0.5).item())
 
-
-def mean_pair_ms_ssim(images: torch.Tensor, pairs: int, generator: torch.Generator, batch_size: int = 500,
-                      **kwargs) -> float:
-    """Mean MS-SSIM over `pairs` random pairs of distinct images from one set: low means diverse."""
-    return pair_ms_ssim(images, pairs, generator, batch_size, **kwargs).mean
