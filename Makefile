@@ -46,7 +46,7 @@ CLASS_FAST ?= --compile --cpu-bf16
 train-acgan: install
 	$(PYTHON) -m training acgan --data fashion-mnist --out checkpoints/acgan.safetensors --steps $(ACGAN_STEPS) \
 		--g-width 64 --d-width 32 --sample-every 1000 --save-every 1000 --seed 0 --fake-class-warmup 2000 --fresh-fakes \
-		--lambda-ms 0.05 --lr-decay-start 0.5 --lambda-twin 0.5 $(ACGAN_FAST)
+		--lambda-ms 0.2 --lr-decay-start 0.5 --lambda-twin 0.5 $(ACGAN_FAST)
 
 train-cgan: install
 	$(PYTHON) -m training cgan --data fashion-mnist --out checkpoints/cgan.safetensors --steps $(STEPS) \
