@@ -18,6 +18,7 @@ from training.evaluate.samples import fit_to_judge
 from training.evaluate.stargan import reconstruction_l1
 from training.generate import generate
 from training.judge import Judge, JudgeNet, load_judge, save_judge
+from training.metrics.kid import kernel_distance
 from training.metrics.prdc import prdc
 from training.twemoji import TONES
 
@@ -82,8 +83,8 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
         assert image.size == (2 * (PER_CLASS * 28 + (PER_CLASS + 1) * 2), 2 * (10 * 28 + 11 * 2))
 
     recorded = load_checkpoint(acgan).training["metrics"]
-    assert {"accuracy", "fid", "fid_floor", "fid_scale", "fid_per_class", "prdc", "ms_ssim", "cas", "memorisation",
-            "losses"} <= set(recorded)
+    assert {"accuracy", "fid", "fid_floor", "fid_scale", "fid_per_class", "kid", "prdc", "ms_ssim", "cas",
+            "memorisation", "losses"} <= set(recorded)
     assert set(recorded["fid_scale"]) == {"pixel_noise_0.01", "pixel_noise_0.02", "pixel_noise_0.05",
                                           "pixel_noise_0.1", "blur_0.5px", "blur_1px"}
     assert "### Reading fid" in report and "| `acgan` | " + f"{recorded['fid']:.2f} |" in report
@@ -117,6 +118,15 @@ def test_evaluate_writes_a_report_and_records_every_metric(tmp_path, tiny_fashio
     assert "| `acgan` | " + " | ".join(f"{within['generated'][n]:.3f}" for n in
                                         ("precision", "recall", "density", "coverage")) + " |" in report
     assert f"| {within['generated_per_class']['bag']['precision']:.3f} / " in report
+    # the kernel distance: the same features against the same test split, on the default subsets (capped by the
+    # 20 test images), seeded by the evaluation's seed
+    kid = recorded["kid"]
+    assert kid["generated"] == kernel_distance(sample_features, test_features, 1000, 100, seed=0).rounded()
+    assert kid["floor"]["subset_size"] == kid["generated"]["subset_size"] == 20 and kid["floor"]["subsets"] == 100
+    assert kid["generated"]["standard_deviation"] > 0  # 20 of the 60 samples in each subset
+    assert "### Kernel distance (KID)" in report
+    assert (f"| `acgan` | {kid['generated']['mean']:.4g} ± {kid['generated']['standard_deviation']:.4g} | "
+            f"{kid['floor']['mean']:.4g} ± {kid['floor']['standard_deviation']:.4g} |") in report
     diversity = recorded["ms_ssim"]
     assert 0 <= diversity["classes_at_or_below_real"] <= 1
     errors = diversity["generated_standard_error_per_class"]

@@ -12,6 +12,7 @@ from training.metrics.accuracy import accuracy, per_class_accuracy
 from training.metrics.cas import class_matched_subset, classification_accuracy_score
 from training.metrics.fid import (feature_statistics, frechet_distance, frechet_distance_of_features,
                                   frechet_distance_per_class)
+from training.metrics.kid import kernel_distance, polynomial_mmd2_unbiased
 from training.metrics.memorisation import memorisation, memorisation_threshold, nearest_neighbours
 from training.evaluate.class_conditional import ms_ssim_figures
 from training.metrics.ms_ssim import K1, K2, PairMSSSIM, ms_ssim, pair_ms_ssim, scale_weights
@@ -83,6 +84,71 @@ def test_intra_class_frechet_distance_finds_the_class_that_moved():
     assert frechet_distance_per_class(a, labels, a, labels, ["x", "y", "z"]) == pytest.approx({"x": 0, "y": 0, "z": 0},
                                                                                                 abs=1e-9)
 
+
+
+# --- KID ----------------------------------------------------------------------------------------------
+
+
+def test_kernel_distance_of_two_point_masses_has_the_closed_form():
+    # d = 1: k(1, 1) = (1 + 1)^3 = 8, k(0, 0) = 1, k(1, 0) = 1, so the squared MMD is 8 + 1 - 2 x 1 = 7
+    kid = kernel_distance(torch.ones(5, 1), torch.zeros(5, 1), subset_size=5, subsets=1)
+    assert kid.mean == pytest.approx(7.0, rel=1e-12)
+    assert (kid.standard_deviation, kid.subset_size, kid.subsets) == (0.0, 5, 1)
+    # subsets that would each take all of both sets are one subset
+    assert kernel_distance(torch.ones(5, 1), torch.zeros(5, 1), subsets=30) == kid
+
+
+def test_kernel_distance_matches_a_pair_by_pair_reading_of_the_estimator():
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(9, 3, generator=g, dtype=torch.float64) + 0.5
+
+    def k(x, y):
+        return (float(x @ y) / 3 + 1) ** 3
+
+    within_a = sum(k(a[i], a[j]) for i in range(7) for j in range(7) if i != j) / (7 * 6)
+    within_b = sum(k(b[i], b[j]) for i in range(9) for j in range(9) if i != j) / (9 * 8)
+    across = sum(k(x, y) for x in a for y in b) / (7 * 9)
+    assert polynomial_mmd2_unbiased(a, b) == pytest.approx(within_a + within_b - 2 * across, rel=1e-9)
+    # one subset as large as the smaller set takes all of it; the larger set's rows are a random 7 of its 9
+    assert kernel_distance(a, a[torch.randperm(7, generator=g)], subset_size=7, subsets=1).mean == pytest.approx(
+        polynomial_mmd2_unbiased(a, a), rel=1e-9)
+
+
+def test_kernel_distance_is_unbiased_where_the_frechet_distance_is_not():
+    """Small samples of one distribution: averaged over many independent draws the KID estimate is 0 within its
+    noise, while the Fréchet distance of the same draws stays well above 0 (its bias grows as samples shrink)."""
+    g = torch.Generator().manual_seed(5)
+    kids, fids = [], []
+    for _ in range(300):
+        a, b = torch.randn(20, 4, generator=g), torch.randn(20, 4, generator=g)
+        kids.append(kernel_distance(a, b, subset_size=20, subsets=1).mean)
+        fids.append(frechet_distance_of_features(a, b))
+    kid_mean, kid_error = np.mean(kids), np.std(kids, ddof=1) / np.sqrt(len(kids))
+    assert abs(kid_mean) < 3 * kid_error
+    assert min(kids) < 0 < max(kids)  # an unbiased estimate of 0 falls on both sides of it
+    assert np.mean(fids) > 20 * np.std(fids, ddof=1) / np.sqrt(len(fids))
+
+
+def test_kernel_distance_grows_with_a_mean_shift_and_its_spread_comes_from_the_subsets():
+    g = torch.Generator().manual_seed(6)
+    real, same = torch.randn(600, 4, generator=g), torch.randn(600, 4, generator=g)
+    near, far = same + torch.tensor([0.5, 0, 0, 0]), same + torch.tensor([2.0, 0, 0, 0])
+    kids = [kernel_distance(real, x, subset_size=200, subsets=20, seed=1) for x in (same, near, far)]
+    assert abs(kids[0].mean) < 3 * kids[0].standard_deviation
+    assert kids[0].mean < kids[1].mean < kids[2].mean
+    assert kids[2].mean > 5 * kids[2].standard_deviation and kids[1].standard_deviation > 0
+    assert kernel_distance(real, near, subset_size=200, subsets=20, seed=1) == kids[1]  # the seed fixes the subsets
+    assert kernel_distance(real, near, subset_size=200, subsets=20, seed=2) != kids[1]
+
+
+def test_kernel_distance_refuses_mismatched_or_too_few_features():
+    with pytest.raises(ValueError, match="widths"):
+        kernel_distance(torch.zeros(5, 3), torch.zeros(5, 4))
+    with pytest.raises(ValueError, match="N >= 2"):
+        kernel_distance(torch.zeros(1, 3), torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="at least"):
+        kernel_distance(torch.zeros(5, 3), torch.zeros(5, 3), subsets=0)
 
 # --- MS-SSIM ------------------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ One set of samples (samples_per_class of every class, fixed seeds) feeds every m
   from as many real training images (class-matched), so both sides of the comparison have equal counts;
   fid_scale: the same from those real images after known pixel noise and blur, to read fid against;
   fid_per_class: the same within each class (intra-FID), samples and floor, to say which classes fid comes from;
+- kid: the kernel distance (KID) in the same features to the same test split, samples and floor, with its spread
+  over random subsets: unbiased where fid's estimate grows as samples shrink, so real against real reads about 0;
 - prdc: precision, recall, density and coverage in the same features against the same test split, overall and
   within each class, beside the floor's real training images: fid's distance split into fidelity and variety;
 - ms_ssim: mean MS-SSIM of random same-class pairs, per class, beside real test images of the class, with the
@@ -33,6 +35,7 @@ from training.judge import Judge
 from training.metrics.accuracy import accuracy, per_class_accuracy
 from training.metrics.cas import class_matched_subset, classification_accuracy_score, classifier_accuracy
 from training.metrics.fid import frechet_distance_of_features, frechet_distance_per_class
+from training.metrics.kid import KernelDistance, kernel_distance
 from training.metrics.memorisation import MemorisationThreshold, memorisation, memorisation_threshold
 from training.metrics.ms_ssim import PairMSSSIM, pair_ms_ssim
 from training.metrics.prdc import PRDC, kth_neighbour_radii, prdc, prdc_per_class
@@ -52,6 +55,8 @@ class Settings:
     # way the service samples by default and the only way figures are recorded in a checkpoint.
     truncation: float | None = None
     prdc_k: int = 5  # neighbours behind each ball of precision, recall, density and coverage (Naeem et al.'s 5)
+    kid_subset_size: int = 1000  # rows of each side per KID subset, and the subsets averaged (torch-fidelity's)
+    kid_subsets: int = 100
 
 
 # A class's samples are "clearly" more (less) diverse than its real images when their mean MS-SSIMs differ by more
@@ -123,6 +128,7 @@ class RealReference:
     fid_floor_per_class: dict[str, float]
     fid_floor_train_images: int
     fid_scale: dict[str, float]
+    kid_floor: KernelDistance  # the floor set's kernel distance to the test split
     test_radii: torch.Tensor  # each test feature's distance to its prdc_k-th nearest test feature
     prdc_floor: PRDC  # the floor set's figures against the test split
     prdc_floor_per_class: dict[str, PRDC]
@@ -146,6 +152,7 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
     floor_per_class = frechet_distance_per_class(floor_features, floor_set.labels, test_features, test.labels,
                                                  judge.classes)
     scale = fid_scale(lambda images: judge_features(judge, images), floor_images, test_features, s.seed)
+    kid_floor = kernel_distance(floor_features, test_features, s.kid_subset_size, s.kid_subsets, s.seed)
     test_radii = kth_neighbour_radii(test_features, s.prdc_k)
     prdc_floor = prdc(test_features, floor_features, s.prdc_k, real_radii=test_radii)
     prdc_floor_per_class = prdc_per_class(test_features, test.labels, floor_features, floor_set.labels,
@@ -158,7 +165,7 @@ def real_reference(judge: Judge, train: ImageDataset, test: ImageDataset, labels
                                        s.memorisation_percentile)
     return RealReference(labels.clone(), accuracy(real_pred, test.labels),
                          per_class_accuracy(real_pred, test.labels, judge.classes), test_features, test.labels,
-                         round(fid_floor, 4), _rounded(floor_per_class), len(floor_set), scale,
+                         round(fid_floor, 4), _rounded(floor_per_class), len(floor_set), scale, kid_floor,
                          test_radii, prdc_floor, prdc_floor_per_class,
                          real_ms_ssim_per_class(test, s.ms_ssim_pairs, s.seed),
                          classifier_accuracy(floor_set, test, s.cas_epochs, s.seed, progress=s.progress),
@@ -194,6 +201,7 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
     gen_features = judge_features(judge, gen)
     fid = frechet_distance_of_features(gen_features, ref.test_features)
     fid_per_class = frechet_distance_per_class(gen_features, labels, ref.test_features, ref.test_labels, classes)
+    kid = kernel_distance(gen_features, ref.test_features, s.kid_subset_size, s.kid_subsets, s.seed)
 
     fidelity = prdc(ref.test_features, gen_features, s.prdc_k, real_radii=ref.test_radii)
     fidelity_per_class = prdc_per_class(ref.test_features, ref.test_labels, gen_features, labels, classes, s.prdc_k)
@@ -231,6 +239,7 @@ def evaluate_class_conditional(ckpt: Checkpoint, judge: Judge, train: ImageDatas
         "fid_floor": ref.fid_floor,
         "fid_scale": ref.fid_scale,
         "fid_per_class": {"generated": _rounded(fid_per_class), "floor": ref.fid_floor_per_class},
+        "kid": {"generated": kid.rounded(), "floor": ref.kid_floor.rounded()},
         "prdc": {"generated": fidelity.rounded(), "floor": ref.prdc_floor.rounded(),
                  "generated_per_class": {c: v.rounded() for c, v in fidelity_per_class.items()},
                  "floor_per_class": {c: v.rounded() for c, v in ref.prdc_floor_per_class.items()},

@@ -36,6 +36,7 @@ def class_conditional_tables(results: list[dict[str, Any]]) -> list[str]:
             f"({_pct(m['ms_ssim']['classes_at_or_below_real'])}) | {_pct(m['cas']['cas'])} "
             f"({_pct(m['cas']['real'])}) | {_pct(m['memorisation']['share'])} |")
     lines += fid_scale_table(results)
+    lines += kid_table(results)
     lines += prdc_table(results)
     baselines = [r for r in results if r["family"] == BASELINE_FAMILY]
     lines += ["", "### Targets (issue 5)", ""]
@@ -78,6 +79,29 @@ def fid_scale_table(results: list[dict[str, Any]]) -> list[str]:
     target = MAX_FID_OVER_FLOOR * first["fid_floor"]
     lines += ["", f"The target, fid <= {MAX_FID_OVER_FLOOR:g} x fid_floor ({target:.2f} for `{scaled[0]['name']}`), "
               f"lies {nearest_rungs(target, first['fid_scale'])}."]
+    return lines
+
+
+def kid_table(results: list[dict[str, Any]]) -> list[str]:
+    """Each checkpoint's kernel distance beside the fid_floor set's, both with their spread over subsets."""
+    measured = [r for r in results if "kid" in r["metrics"]]
+    if not measured:
+        return []
+    floor = measured[0]["metrics"]["kid"]["floor"]
+
+    def cell(kid: dict[str, Any]) -> str:
+        return f"{kid['mean']:.4g} ± {kid['standard_deviation']:.4g}"
+
+    lines = ["", "### Kernel distance (KID)", "",
+             f"The unbiased squared MMD in the judge's features under a cubic polynomial kernel (Bińkowski et al. "
+             f"2018): mean ± standard deviation over {floor['subsets']} random subsets of {floor['subset_size']} "
+             "samples and as many real test images. Unlike fid it does not grow as samples shrink: real images "
+             "against real ones read about 0, so a checkpoint's figure is its own distance, not a distance over a "
+             "floor.", "",
+             "| checkpoint | kid | the fid_floor set's real training images |", "| --- | --- | --- |"]
+    for r in measured:
+        kid = r["metrics"]["kid"]
+        lines.append(f"| `{r['name']}` | {cell(kid['generated'])} | {cell(kid['floor'])} |")
     return lines
 
 
