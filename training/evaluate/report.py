@@ -83,7 +83,7 @@ def fid_scale_table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def kid_table(results: list[dict[str, Any]]) -> list[str]:
-    """Each checkpoint's kernel distance beside the fid_floor set's, both with their spread over subsets."""
+    """Each checkpoint's kernel distance, below the fid_floor set's real images', with the spread over subsets."""
     measured = [r for r in results if "kid" in r["metrics"]]
     if not measured:
         return []
@@ -93,15 +93,13 @@ def kid_table(results: list[dict[str, Any]]) -> list[str]:
         return f"{kid['mean']:.4g} ± {kid['standard_deviation']:.4g}"
 
     lines = ["", "### Kernel distance (KID)", "",
-             f"The unbiased squared MMD in the judge's features under a cubic polynomial kernel (Bińkowski et al. "
-             f"2018): mean ± standard deviation over {floor['subsets']} random subsets of {floor['subset_size']} "
-             "samples and as many real test images. Unlike fid it does not grow as samples shrink: real images "
-             "against real ones read about 0, so a checkpoint's figure is its own distance, not a distance over a "
-             "floor.", "",
-             "| checkpoint | kid | the fid_floor set's real training images |", "| --- | --- | --- |"]
-    for r in measured:
-        kid = r["metrics"]["kid"]
-        lines.append(f"| `{r['name']}` | {cell(kid['generated'])} | {cell(kid['floor'])} |")
+             f"The unbiased squared MMD to the real test images in the judge's features under a cubic polynomial "
+             f"kernel (Bińkowski et al. 2018): mean ± standard deviation over {floor['subsets']} random subsets of "
+             f"{floor['subset_size']} images from each side. Unlike fid it does not grow as samples shrink: real "
+             "images against real ones read about 0 (the first row), so a checkpoint's figure is its own distance, "
+             "not a distance over a floor.", "",
+             "| checkpoint | kid |", "| --- | --- |", f"| real training images (the fid_floor set) | {cell(floor)} |"]
+    lines += [f"| `{r['name']}` | {cell(r['metrics']['kid']['generated'])} |" for r in measured]
     return lines
 
 
