@@ -85,7 +85,6 @@ def test_intra_class_frechet_distance_finds_the_class_that_moved():
                                                                                                 abs=1e-9)
 
 
-
 # --- KID ----------------------------------------------------------------------------------------------
 
 
@@ -149,6 +148,7 @@ def test_kernel_distance_refuses_mismatched_or_too_few_features():
         kernel_distance(torch.zeros(1, 3), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="at least"):
         kernel_distance(torch.zeros(5, 3), torch.zeros(5, 3), subsets=0)
+
 
 # --- MS-SSIM ------------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ The squared maximum mean discrepancy under the cubic polynomial kernel k(x, y) =
 without bias: the within-set sums leave out each point's kernel with itself. Unlike the Fréchet distance it
 assumes no Gaussian and its estimate does not grow as the sample shrinks, so two samples of one distribution
 score about 0 whatever their size (slightly below 0 as often as above). As is usual, it is averaged over random
-subsets of both sets, and the spread over those subsets says how far one evaluation's figure can be trusted.
+subsets of both sets; the spread over those subsets says how much a figure from that many samples varies.
 """
 from __future__ import annotations
 
