@@ -11,11 +11,17 @@ import numpy as np
 import torch
 
 
-def feature_statistics(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean [D] and unbiased covariance [D, D] of [N, D] features, in float64."""
+def feature_matrix(features: torch.Tensor | np.ndarray) -> np.ndarray:
+    """[N, D] features (a tensor or an array) as a float64 array; at least two rows, as any spread needs."""
     x = np.asarray(features.detach().cpu() if isinstance(features, torch.Tensor) else features, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"features must be [N >= 2, D], got shape {x.shape}")
+    return x
+
+
+def feature_statistics(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [D] and unbiased covariance [D, D] of [N, D] features, in float64."""
+    x = feature_matrix(features)
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 

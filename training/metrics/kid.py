@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from training.metrics.fid import feature_matrix
+
 
 @dataclass(frozen=True)
 class KernelDistance:
@@ -26,14 +28,6 @@ class KernelDistance:
         return {"mean": float(f"{self.mean:.{significant}g}"),
                 "standard_deviation": float(f"{self.standard_deviation:.{significant}g}"),
                 "subset_size": self.subset_size, "subsets": self.subsets}
-
-
-def _as_float64(features: torch.Tensor | np.ndarray) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(features.detach().cpu() if isinstance(features, torch.Tensor) else features),
-                        dtype=torch.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"features must be [N >= 2, D], got shape {tuple(x.shape)}")
-    return x
 
 
 def polynomial_mmd2_unbiased(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -53,7 +47,7 @@ def kernel_distance(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray, 
     """KID of feature sets a [M, D] and b [N, D]: the estimate on `subsets` random subsets of min(subset_size,
     M, N) rows from each, drawn without replacement within a subset, by a generator seeded with `seed` (a single
     subset where that takes all of both sets)."""
-    x, y = _as_float64(a), _as_float64(b)
+    x, y = torch.from_numpy(feature_matrix(a)), torch.from_numpy(feature_matrix(b))
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"feature widths differ: {x.shape[1]} and {y.shape[1]}")
     if subset_size < 2 or subsets < 1:
