@@ -148,9 +148,13 @@ class StarGANGenerator(nn.Module):
 
 
 class StarGANDiscriminator(nn.Module):
-    """D(x) -> (PatchGAN source map [B, 1, h, w], attribute logits [B, num_attributes])."""
+    """D(x, c) -> (PatchGAN source map [B, 1, h, w], attribute logits [B, num_attributes]).
 
-    def __init__(self, arch: StarGANArch):
+    `c` [B, num_attributes]: the attributes each image should have (a real image's own, an edit's target); only a
+    projection discriminator reads it.
+    """
+
+    def __init__(self, arch: StarGANArch, projection: bool = False):
         super().__init__()
         self.arch = arch
         final = arch.image_size // 2 ** arch.d_layers
@@ -166,7 +170,23 @@ class StarGANDiscriminator(nn.Module):
         # The attribute head's kernel covers the whole final map, so it follows the image size.
         self.attributes = nn.Conv2d(width, arch.num_attributes, final, 1, 0, bias=False)
         self.head_dropout = nn.Dropout(arch.d_head_dropout)
+        # Beyond the paper: a projection term on the source map (Miyato & Koyama 2018; StarGAN v2's per-domain
+        # outputs do the same), so D reads how real an image looks *as an image with attributes c*. The plain
+        # source map reads realness alone: an edit to the light tone that pales the skin and keeps the blond hair
+        # looks like a real medium-light face, so only the attribute head can object to it. Zero at the start:
+        # the D it extends, which also lets a resume switch it on. Registered last, so its weight is the last
+        # parameter (what extending an optimizer's saved state on such a resume relies on).
+        self.projection = None
+        if projection:
+            self.projection = nn.Linear(arch.num_attributes, width, bias=False)
+            nn.init.zeros_(self.projection.weight)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.main(x)
-        return self.source(h), self.attributes(self.head_dropout(h)).flatten(1)
+        source = self.source(h)
+        if self.projection is not None:
+            if c is None:
+                raise ValueError("a projection discriminator needs c, the attributes each image should have")
+            # Per patch: <W c, h_ij>, the inner product of the embedded attributes with the patch's features.
+            source = source + (self.projection(c.to(h.dtype))[:, :, None, None] * h).sum(1, keepdim=True)
+        return source, self.attributes(self.head_dropout(h)).flatten(1)

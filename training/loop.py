@@ -70,6 +70,34 @@ def state_path_for(out: Path) -> Path:
     return out.with_name(out.stem + ".state.pt")
 
 
+def load_with_new_heads(module: torch.nn.Module, saved: dict[str, torch.Tensor], path: Path) -> int:
+    """Load `saved` into `module`, which may have gained parameters since the state was written: a head that
+    starts at zero, switched on by a resume (StarGAN D's projection), so the module still computes what the saved
+    one did. Only the parameters it registers last may be missing, and only while they are zero; returns how
+    many were missing (their optimizer state is extended by extend_optimizer_state)."""
+    missing, unexpected = module.load_state_dict(saved, strict=False)
+    names = [name for name, _ in module.named_parameters()]
+    trailing = names[len(names) - len(missing):] if missing else []
+    if unexpected:
+        raise ResumeError(f"--resume: {path} has discriminator weights this run's discriminator lacks: "
+                          f"{', '.join(unexpected)} (a resume cannot switch off an option that added them)")
+    if sorted(missing) != sorted(trailing) or any(module.get_parameter(n).any() for n in missing):
+        raise ResumeError(f"--resume: {path} lacks discriminator weights {', '.join(missing)} that do not start "
+                          f"at zero, so the run cannot continue from it")
+    return len(missing)
+
+
+def extend_optimizer_state(saved: dict[str, Any], new_parameters: int) -> dict[str, Any]:
+    """An optimizer's saved state for a module that has since gained `new_parameters`, registered last: their
+    ids join the last parameter group with no moments, so Adam starts them fresh and keeps the others' state."""
+    if not new_parameters:
+        return saved
+    groups = [dict(group) for group in saved["param_groups"]]
+    first_new = max(i for group in groups for i in group["params"]) + 1
+    groups[-1]["params"] = [*groups[-1]["params"], *range(first_new, first_new + new_parameters)]
+    return {"state": saved["state"], "param_groups": groups}
+
+
 def samples_dir_for(out: Path) -> Path:
     return out.with_name(out.stem + "_samples")
 
@@ -174,10 +202,10 @@ class Trainer:
             raise ResumeError(f"--resume: {path} holds a {state['family']} run with arch {state['arch']}, "
                               f"not {self.cfg.family} with {asdict(self.arch)}")
         self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
+        new_heads = load_with_new_heads(self.D, state["D"], path)
         self.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        self.opt_d.load_state_dict(extend_optimizer_state(state["opt_d"], new_heads))
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         torch.set_rng_state(state["cpu_rng"].cpu())

@@ -84,6 +84,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--d-head-dropout", type=fraction, default=0.0, metavar="P",
                    help="dropout on D's last features before its attribute head only, so the head cannot lean "
                    "on a few memorised features, beyond the paper (default: 0, off)")
+    p.add_argument("--d-projection", action="store_true",
+                   help="D's source map also reads the attributes each image should have (a projection "
+                   "discriminator), so an edit must look real as an image of its target, beyond the paper; a "
+                   "--resume may switch it on (it starts at zero)")
     p.add_argument("--mask", action="store_true", help="G paints a colour image and a mask, and the edit is "
                    "mask * colour + (1 - mask) * input (GANimation's attention, beyond the paper)")
     p.add_argument("--skip", action="store_true", help="G's first full-resolution features join its output conv "
@@ -215,5 +219,6 @@ def stargan_training(args: argparse.Namespace, data: AttributeDataset) -> tuple[
                         "n_critic": args.n_critic, "lambda_cls_g": args.lambda_cls_g,
                         "lambda_change": args.lambda_change, "lambda_change_tv": args.lambda_change_tv,
                         "rec_noise": args.rec_noise, "rotate": args.rotate, "zoom": args.zoom,
-                        "lambda_cls_fake": args.lambda_cls_fake, "penalty_every": args.penalty_every})
+                        "lambda_cls_fake": args.lambda_cls_fake, "penalty_every": args.penalty_every,
+                        "d_projection": args.d_projection})
     return cfg, TrainData(data.name, data.images, data.labels, data.labels_info)

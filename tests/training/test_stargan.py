@@ -158,7 +158,7 @@ class LinearCritic(torch.nn.Module):
         self.w = torch.nn.Parameter(w)
         self.logits = torch.nn.Parameter(torch.zeros(num_attributes))
 
-    def forward(self, x):
+    def forward(self, x, c=None):
         # A matmul, so that an autocast region left enabled would compute it in bfloat16.
         source = torch.nn.functional.linear(x.flatten(1), self.w.flatten()[None])
         return source.view(-1, 1, 1, 1), self.logits.expand(len(x), -1)
@@ -239,7 +239,7 @@ class ConstantCritic(torch.nn.Module):
         super().__init__()
         self.num_attributes = num_attributes
 
-    def forward(self, x):
+    def forward(self, x, c=None):
         return x.mean((1, 2, 3))[:, None, None, None], torch.zeros(x.shape[0], self.num_attributes)
 
 
@@ -322,7 +322,7 @@ class ReadsBrightness(torch.nn.Module):
         super().__init__()
         self.k = torch.nn.Parameter(torch.tensor(4.0))
 
-    def forward(self, x):
+    def forward(self, x, c=None):
         m = x.mean((1, 2, 3))
         return m[:, None, None, None], self.k * torch.stack([m, -m], 1)
 
@@ -460,6 +460,27 @@ def test_d_head_dropout_touches_the_attribute_logits_in_training_only():
             make_arch("stargan", num_attributes=3, d_head_dropout=bad)
 
 
+def test_projection_discriminator_starts_as_the_plain_one_and_reads_the_attributes():
+    arch = dict(num_attributes=3, image_size=16, d_width=8, d_layers=3)
+    torch.manual_seed(0)
+    D = build_discriminator("stargan", {"projection": True}, **arch)
+    plain = build_discriminator("stargan", **arch)
+    missing, unexpected = plain.load_state_dict(D.state_dict(), strict=False)
+    assert unexpected == ["projection.weight"] and not missing  # one weight more, and nothing else differs
+    x, c = torch.randn(4, 3, 16, 16), torch.eye(3)[[0, 1, 2, 0]]
+    (src, logits), (plain_src, plain_logits) = D(x, c), plain(x)
+    assert torch.equal(src, plain_src) and torch.equal(logits, plain_logits)  # zero at the start
+    with torch.no_grad():
+        D.projection.weight.normal_()
+        src, logits = D(x, c)
+        h = D.main(x)  # per patch: + <W c, h_ij>
+        expected = plain_src + torch.einsum("bk,bkij->bij", c @ D.projection.weight.T, h)[:, None]
+        assert torch.allclose(src, expected, atol=1e-5) and torch.equal(logits, plain_logits)
+        assert not torch.allclose(D(x, torch.eye(3)[[1, 2, 0, 1]])[0], src)  # other attributes, another reading
+    with pytest.raises(ValueError, match="needs c"):
+        D(x)
+
+
 def test_hflip_mirrors_about_half_the_batch_and_nothing_else():
     info = {"attributes": ["m"], "attribute_groups": []}
     real = torch.randn(256, 3, 4, 4)
@@ -492,9 +513,48 @@ class RecordingCritic(torch.nn.Module):
         super().__init__()
         self.D, self.seen = D, None
 
-    def forward(self, x):
+    def forward(self, x, c=None):
         self.seen = x.detach().clone()
-        return self.D(x)
+        return self.D(x, c)
+
+
+class RecordingEditor(MirrorOfInput):
+    """MirrorOfInput that keeps the targets of its first call: the edit's, before any reconstruction."""
+
+    def __init__(self, offset: float):
+        super().__init__(offset)
+        self.targets = None
+
+    def forward(self, x, c):
+        if self.targets is None:
+            self.targets = c.clone()
+        return super().forward(x, c)
+
+
+class ConditionRecordingCritic(RecordingCritic):
+    def forward(self, x, c=None):
+        self.conditions = c.clone()
+        return super().forward(x, c)
+
+
+def test_projection_d_reads_own_labels_for_real_targets_for_edits_and_their_blend_for_interpolates():
+    info, arch, real, labels = two_tone_batch()
+    arch = make_arch("stargan", num_attributes=2, image_size=8, d_width=4, d_layers=2)
+    steps = StarGANSteps(arch, "wgan-gp", info, d_projection=True)
+    assert steps.discriminator_options() == {"projection": True}
+    assert StarGANSteps(arch, "wgan-gp", info).discriminator_options() == {}
+    D = ConditionRecordingCritic(build_discriminator("stargan", steps.discriminator_options(), **arch.to_dict()))
+    G = RecordingEditor(0.5)
+    steps.d_step(context(G, D), real, labels)
+    b = len(real)
+    assert torch.equal(D.conditions[:b], labels) and torch.equal(D.conditions[b:2 * b], G.targets)
+    # each interpolate x_hat = a * real + (1 - a) * edit is read with a * labels + (1 - a) * targets, the same a
+    real_seen, fake_seen, x_hat = D.seen.split(b)
+    a = ((x_hat - fake_seen) / (real_seen - fake_seen)).flatten(1).mean(1, keepdim=True)
+    assert torch.allclose(D.conditions[2 * b:], a * labels + (1 - a) * G.targets, atol=1e-5)
+    G = RecordingEditor(0.5)
+    steps.g_step(context(G, D), real, labels)
+    assert torch.equal(D.conditions, G.targets)  # G is scored on its edits as images of their targets
 
 
 def test_diff_augment_transforms_what_d_sees_in_both_steps():
@@ -692,6 +752,27 @@ def test_options_beyond_the_paper_are_recorded_in_the_checkpoint(tiny_faces, tmp
     assert r.returncode == 2 and "--half-skip needs --skip" in r.stderr
     r = run_cli("stargan", "--data", f"celeba:{tiny_faces}", "--out", str(out), "--skip-film")
     assert r.returncode == 2 and "--skip-film needs --skip" in r.stderr
+
+
+def test_a_resume_can_switch_the_projection_on_from_zero_and_not_off(tiny_faces, tmp_path):
+    from training.loop import ResumeError
+
+    out = tmp_path / "p.safetensors"
+    tiny_trainer(tiny_faces, out, steps=5).run()
+    saved = torch.load(out.with_name("p.state.pt"), weights_only=True)
+    resumed = tiny_trainer(tiny_faces, out, steps=10, resume=True, family_options={"d_projection": True})
+    assert resumed.step == 5 and not resumed.D.projection.weight.any()  # the D it resumed, plus a zero term
+    for name, value in saved["D"].items():
+        assert torch.equal(resumed.D.state_dict()[name], value)
+    old_moments = saved["opt_d"]["state"]  # the saved parameters keep their Adam moments; the new one starts fresh
+    kept = resumed.opt_d.state_dict()["state"]
+    assert all(torch.equal(kept[i]["exp_avg"], old_moments[i]["exp_avg"]) for i in old_moments)
+    assert len(kept) == len(old_moments)
+    resumed.run()
+    assert resumed.step == 10 and resumed.D.projection.weight.any()  # it learns
+    assert load_checkpoint(out).training["d_projection"] is True
+    with pytest.raises(ResumeError, match="projection.weight"):
+        tiny_trainer(tiny_faces, out, steps=15, resume=True)  # its weights cannot be dropped
 
 
 @pytest.mark.parametrize("n_critic,g_updates", [(5, 1), (2, 3), (1, 6)])

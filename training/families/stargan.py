@@ -31,7 +31,7 @@ class StarGANSteps(FamilySteps):
                  hflip: bool = False, lambda_cls_gp: float = 0.0, diff_augment: str = "", n_critic: int = 5,
                  lambda_cls_g: float = 1.0, lambda_change: float = 0.0, lambda_change_tv: float = 0.0,
                  rec_noise: float = 0.0, rotate: float = 0.0, zoom: float = 0.0, lambda_cls_fake: float = 0.0,
-                 penalty_every: int = 1):
+                 penalty_every: int = 1, d_projection: bool = False):
         super().__init__(arch, loss, labels_info)
         weights = {"lambda_id": lambda_id, "lambda_cls_gp": lambda_cls_gp, "lambda_cls_g": lambda_cls_g,
                    "lambda_change": lambda_change, "lambda_change_tv": lambda_change_tv, "rec_noise": rec_noise,
@@ -58,6 +58,9 @@ class StarGANSteps(FamilySteps):
         # those to the light tone: the skin turns pale, the blond hair stays). Reading the source in an edit
         # means finding what the edit left of it, so G is paid to change all of an attribute, not its cue.
         self.lambda_cls_fake = lambda_cls_fake
+        # D's source map also reads the attributes each image should have (models/stargan.py's projection):
+        # a real image's own, an edit's target, and for the penalty's interpolates the same blend of the two.
+        self.d_projection = d_projection
         # L1 of the edit itself, |G(x, c_trg) - x|: sparse edits, so G changes the pixels the attribute
         # lives in and leaves the rest, instead of spreading texture that D's head reads over the image.
         self.lambda_change = lambda_change
@@ -82,6 +85,9 @@ class StarGANSteps(FamilySteps):
         if len(self.attributes) != arch.num_attributes:
             raise ValueError(f"{len(self.attributes)} attributes but arch.num_attributes = {arch.num_attributes}")
         self.group_index = group_indices(self.attributes, self.groups)
+
+    def discriminator_options(self) -> dict[str, Any]:
+        return {"projection": True} if self.d_projection else {}
 
     def targets(self, ctx: StepContext, labels: torch.Tensor) -> torch.Tensor:
         perm = torch.randperm(labels.shape[0], generator=ctx.noise).to(labels.device)
@@ -108,8 +114,9 @@ class StarGANSteps(FamilySteps):
     def d_step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         b = real.shape[0]
         real = self.augment(ctx, real)
+        c_trg = self.targets(ctx, labels)
         with torch.no_grad():
-            fake = ctx.G(real, self.targets(ctx, labels))
+            fake = ctx.G(real, c_trg)
         alpha = ctx.rand(b, 1, 1, 1)
         penalise = ctx.step % self.penalty_every == 0
         weight = float(self.penalty_every)  # a lazy penalty counts k times on the steps it is paid
@@ -120,11 +127,12 @@ class StarGANSteps(FamilySteps):
             if penalise and self.lambda_cls_gp > 0:
                 real32 = real32.clone().requires_grad_(True)
             real_seen, fake_seen = self.seen_by_d(ctx, real32), self.seen_by_d(ctx, fake32)
-            seen = [real_seen, fake_seen]
+            seen, should_have = [real_seen, fake_seen], [labels, c_trg]
             if penalise:
                 x_hat = (alpha * real_seen.detach() + (1.0 - alpha) * fake_seen).requires_grad_(True)
                 seen.append(x_hat)
-            source, logits = ctx.D(torch.cat(seen))
+                should_have.append(alpha.flatten(1) * labels + (1.0 - alpha.flatten(1)) * c_trg)
+            source, logits = ctx.D(torch.cat(seen), torch.cat(should_have).float())
             src_real, src_fake = source[:b], source[b:2 * b]
             adv = src_fake.mean() - src_real.mean()
             cls = attribute_loss(logits[:b], labels, self.group_index)
@@ -148,7 +156,7 @@ class StarGANSteps(FamilySteps):
         real = self.augment(ctx, real)
         c_trg = self.targets(ctx, labels)
         fake = ctx.G(real, c_trg)
-        source, logits = ctx.D(self.seen_by_d(ctx, fake))
+        source, logits = ctx.D(self.seen_by_d(ctx, fake), c_trg)
         rec = ctx.G(self.noisy(ctx, fake), labels)
         adv = -source.float().mean()
         cls = attribute_loss(logits.float(), c_trg, self.group_index)
