@@ -3,12 +3,14 @@
 The layout: PATH/list_attr_celeba.txt (a count line, a names line, then `file +-1 ...` rows), images
 under PATH/img_align_celeba/, optionally PATH/list_eval_partition.txt (`file 0|1|2`: train, val, test)
 and PATH/attribute_groups.json (a JSON list of mutually exclusive groups, condgen's own addition).
+condgen also reads 0 as "not labelled" for a binary attribute (StarGAN's partially labelled data, which its
+paper mixes across datasets with a mask vector): the row still teaches everything else it labels.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,7 @@ class AttributeFileError(DatasetError):
 class AttributeDataset(InMemoryImages):
     name: str
     images: torch.Tensor  # uint8 [N, C, H, W]
-    labels: torch.Tensor  # float32 [N, A] of 0/1
+    labels: torch.Tensor  # float32 [N, A] of 0/1; NaN where a binary attribute is not labelled
     attributes: list[str]
     attribute_groups: list[list[str]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # image file names, for counterpart look-ups
@@ -50,6 +52,15 @@ class AttributeDataset(InMemoryImages):
     @property
     def labels_info(self) -> dict:
         return {"attributes": list(self.attributes), "attribute_groups": [list(g) for g in self.attribute_groups]}
+
+    def labelled(self) -> AttributeDataset:
+        """The rows with every attribute labelled, in order: what a classifier that measures edits trains on, so
+        a folder with partially labelled rows added measures with the same instrument as one without them."""
+        keep = ~self.labels.isnan().any(1)
+        if keep.all():
+            return self
+        return replace(self, images=self.images[keep], labels=self.labels[keep],
+                       files=[f for f, k in zip(self.files, keep.tolist()) if k] if self.files else [])
 
 
 # --- groups and edits ----------------------------------------------------------------------------
@@ -102,11 +113,14 @@ def single_attribute_edits(c_src: torch.Tensor,
 
 # --- the CelebA attribute file ---------------------------------------------------------------------
 
+LABEL_VALUES = {"1": 1.0, "+1": 1.0, "-1": 0.0, "0": float("nan")}  # 0: the row does not label the attribute
+
+
 @dataclass
 class AttributeTable:
     names: list[str]
     files: list[str]
-    values: np.ndarray  # float32 [N, A] of 0/1
+    values: np.ndarray  # float32 [N, A] of 0/1, NaN for 0 (not labelled)
     lines: list[int]  # the line each row came from, for error messages
 
 
@@ -140,16 +154,17 @@ def read_attribute_file(path: str | Path) -> AttributeTable:
         if not parts:
             continue  # a trailing blank line is harmless
         if len(parts) != len(names) + 1:
-            raise AttributeFileError(path, number, f"expected a file name and {len(names)} values (1 or -1), "
+            raise AttributeFileError(path, number, f"expected a file name and {len(names)} values (1, -1 or 0), "
                                                    f"found {len(parts) - 1} values")
         if parts[0] in first_line:
             raise AttributeFileError(path, number, f"file {parts[0]} is listed twice (first on line {first_line[parts[0]]})")
         first_line[parts[0]] = number
         row = []
         for name, value in zip(names, parts[1:]):
-            if value not in ("1", "-1", "+1"):
-                raise AttributeFileError(path, number, f"value {value!r} of {name} for {parts[0]} is not 1 or -1")
-            row.append(0.0 if value == "-1" else 1.0)
+            if value not in LABEL_VALUES:
+                raise AttributeFileError(path, number, f"value {value!r} of {name} for {parts[0]} is not 1, -1 "
+                                                       f"or 0 (not labelled)")
+            row.append(LABEL_VALUES[value])
         files.append(parts[0])
         rows.append(row)
         row_lines.append(number)
@@ -211,10 +226,12 @@ def load_celeba(root: str | Path, split: str = "train", image_size: int = 128, a
     names, values = select_attributes(table, attrs)
     groups = _read_groups(root / GROUPS_FILE, names)
     for group, index in zip(groups, group_indices(names, groups)):
-        bad = np.nonzero(values[:, index].sum(1) != 1)[0]
+        bad = np.nonzero(values[:, index].sum(1) != 1)[0]  # a NaN (not labelled) sum is never 1 either
         if len(bad):
             i = int(bad[0])
-            raise AttributeFileError(attr_path, table.lines[i], f"{table.files[i]} is not exactly one of group {group}")
+            unlabelled = bool(np.isnan(values[i, index]).any())
+            raise AttributeFileError(attr_path, table.lines[i], f"{table.files[i]} is not exactly one of group {group}"
+                                     + (" (a group must be labelled: 0 is for binary attributes)" if unlabelled else ""))
     if (root / PARTITION_FILE).is_file():
         partition = read_partition(root / PARTITION_FILE)
         keep = [i for i, f in enumerate(table.files) if (partition.get(f, 0) == 2) == (split == "test")]

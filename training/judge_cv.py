@@ -56,7 +56,7 @@ def cross_validate_judge(data: AttributeDataset, groups: list[list[int]], people
 
 def judge_cross_validation(data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_DIR}", image_size: int = 32,
                            folds: int = 5, epochs: int = 60, seed: int = 0) -> dict[str, Any]:
-    data = load_attribute_dataset(data_spec, "train", image_size)
+    data = load_attribute_dataset(data_spec, "train", image_size).labelled()  # what stargan-eval's classifier reads
     counterparts = read_counterparts(data_spec) or {}  # CelebA has none: each image is its own person
     groups = group_indices(data.attributes, data.attribute_groups)
     result = cross_validate_judge(data, groups, people_of(data.files, counterparts), folds, epochs, seed)

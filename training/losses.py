@@ -53,13 +53,18 @@ def gradient_norm_penalty(out: torch.Tensor, x_hat: torch.Tensor) -> torch.Tenso
 
 def attribute_loss(logits: torch.Tensor, targets: torch.Tensor, groups: list[list[int]]) -> torch.Tensor:
     """StarGAN's classification loss on raw logits [B, A] against 0/1 targets [B, A]: BCE for each binary
-    attribute and softmax cross-entropy inside each one-hot group, summed over attributes, mean over the batch."""
+    attribute and softmax cross-entropy inside each one-hot group, summed over attributes, mean over the batch.
+    A binary target that is neither 0 nor 1 (NaN: not labelled, or the stand-in an edit keeps for it) scores
+    nothing, as StarGAN's mask vector leaves out the labels a dataset lacks."""
     grouped = {i for g in groups for i in g}
     binary = [i for i in range(logits.shape[1]) if i not in grouped]
     loss = logits.new_zeros(())
     if binary:
+        target = targets[:, binary].to(logits.dtype)
+        labelled = (target == 0) | (target == 1)
+        weight = None if bool(labelled.all()) else labelled.to(logits.dtype)
         loss = loss + F.binary_cross_entropy_with_logits(
-            logits[:, binary], targets[:, binary].to(logits.dtype), reduction="sum") / logits.shape[0]
+            logits[:, binary], target.where(labelled, 0.5), weight=weight, reduction="sum") / logits.shape[0]
     for group in groups:
         loss = loss + F.cross_entropy(logits[:, group], targets[:, group].argmax(1))
     return loss

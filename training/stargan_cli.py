@@ -116,6 +116,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--min-fraction", type=fraction, default=0.1,
                    help="keep a binary attribute only with this share of emoji on each side")
     t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the held-out draw")
+    t.add_argument("--ungendered", action="store_true",
+                   help="also put the people whose gender no name gives (Twemoji's gender-neutral forms) in the "
+                   "training split, with `male` not labelled (0): more shapes in every tone; the held-out emoji "
+                   "and the labelled rows stay as they are without them")
 
     text = "evaluate a StarGAN checkpoint on held-out twemoji-faces: tone edits against true variants"
     e = sub.add_parser("stargan-eval", help=text, description=text + ", attribute-classifier agreement of every "
@@ -164,7 +168,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "prepare-twemoji":
         from training.twemoji import prepare_twemoji
 
-        summary = prepare_twemoji(args.out, args.holdout, args.seed, args.min_fraction)
+        summary = prepare_twemoji(args.out, args.holdout, args.seed, args.min_fraction, ungendered=args.ungendered)
         print(json.dumps(summary, indent=2))
     elif args.command == "stargan-eval":
         from models.checkpoint import update_training_metadata

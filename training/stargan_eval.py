@@ -189,8 +189,10 @@ def evaluate(checkpoint: str, data_spec: str = f"twemoji-faces:{TWEMOJI_DEFAULT_
     if ckpt.family != "stargan":
         raise ValueError(f"{checkpoint}: family {ckpt.family}, stargan-eval needs a stargan checkpoint")
     attributes, size = list(ckpt.attributes or []), int(ckpt.arch["image_size"])
-    train = load_attribute_dataset(data_spec, "train", size, attributes)
-    test = load_attribute_dataset(data_spec, "test", size, attributes)
+    # The classifier, and the agreement on training edits, from the fully labelled rows: a folder with partially
+    # labelled people added for training (prepare-twemoji --add-unlabelled-people) measures as the plain one does.
+    train = load_attribute_dataset(data_spec, "train", size, attributes).labelled()
+    test = load_attribute_dataset(data_spec, "test", size, attributes).labelled()
     groups = group_indices(attributes, ckpt.attribute_groups)
     G = ckpt.generator
     x, c = to_unit_range(test.images), test.labels

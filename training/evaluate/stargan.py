@@ -35,7 +35,7 @@ def evaluate_stargan(checkpoint: str, data_spec: str, out_dir: Path, name: str, 
     result = evaluate(checkpoint, data_spec, judge_epochs, seed, grid)
     ckpt = load_checkpoint(checkpoint)
     attributes = list(ckpt.attributes or [])
-    test = load_attribute_dataset(data_spec, "test", int(ckpt.arch["image_size"]), attributes)
+    test = load_attribute_dataset(data_spec, "test", int(ckpt.arch["image_size"]), attributes).labelled()
     groups = group_indices(attributes, ckpt.attribute_groups)
     result["reconstruction_l1"] = reconstruction_l1(ckpt.generator, to_unit_range(test.images), test.labels, groups)
     result.pop("grid", None)

@@ -20,6 +20,15 @@ from training.geometric_augment import rotate_zoom
 from training.losses import attribute_loss, gradient_norm_penalty, total_variation
 
 GRID_ROWS = 8
+# What G reads for a binary attribute an image does not label (a NaN in its labels): halfway between the two
+# values. Nothing scores it (attribute_loss leaves out targets that are neither 0 nor 1); it only has to be a
+# number G can read, the same whenever the attribute is unknown.
+UNLABELLED_INPUT = 0.5
+
+
+def as_input(labels: torch.Tensor) -> torch.Tensor:
+    """An image's own attribute vector as G and the projection read it: unlabelled attributes at UNLABELLED_INPUT."""
+    return labels.nan_to_num(UNLABELLED_INPUT)
 
 
 class StarGANSteps(FamilySteps):
@@ -90,8 +99,11 @@ class StarGANSteps(FamilySteps):
         return {"projection": True} if self.d_projection else {}
 
     def targets(self, ctx: StepContext, labels: torch.Tensor) -> torch.Tensor:
+        """Each image's target: the vector of another image of the batch. Where that image does not label an
+        attribute, the target keeps the source's own value: nothing says which way to move it."""
         perm = torch.randperm(labels.shape[0], generator=ctx.noise).to(labels.device)
-        return labels[perm]
+        borrowed = labels[perm]
+        return torch.where(borrowed.isnan(), as_input(labels), borrowed)
 
     def augment(self, ctx: StepContext, real: torch.Tensor) -> torch.Tensor:
         """With hflip, each image mirrored with probability 1/2 (a mirrored face keeps its attributes); with
@@ -127,11 +139,12 @@ class StarGANSteps(FamilySteps):
             if penalise and self.lambda_cls_gp > 0:
                 real32 = real32.clone().requires_grad_(True)
             real_seen, fake_seen = self.seen_by_d(ctx, real32), self.seen_by_d(ctx, fake32)
-            seen, should_have = [real_seen, fake_seen], [labels, c_trg]
+            own = as_input(labels)
+            seen, should_have = [real_seen, fake_seen], [own, c_trg]
             if penalise:
                 x_hat = (alpha * real_seen.detach() + (1.0 - alpha) * fake_seen).requires_grad_(True)
                 seen.append(x_hat)
-                should_have.append(alpha.flatten(1) * labels + (1.0 - alpha.flatten(1)) * c_trg)
+                should_have.append(alpha.flatten(1) * own + (1.0 - alpha.flatten(1)) * c_trg)
             source, logits = ctx.D(torch.cat(seen), torch.cat(should_have).float())
             src_real, src_fake = source[:b], source[b:2 * b]
             adv = src_fake.mean() - src_real.mean()
@@ -157,7 +170,8 @@ class StarGANSteps(FamilySteps):
         c_trg = self.targets(ctx, labels)
         fake = ctx.G(real, c_trg)
         source, logits = ctx.D(self.seen_by_d(ctx, fake), c_trg)
-        rec = ctx.G(self.noisy(ctx, fake), labels)
+        own = as_input(labels)
+        rec = ctx.G(self.noisy(ctx, fake), own)
         adv = -source.float().mean()
         cls = attribute_loss(logits.float(), c_trg, self.group_index)
         l1 = (rec.float() - real).abs().mean()
@@ -173,7 +187,7 @@ class StarGANSteps(FamilySteps):
             loss = loss + self.lambda_change_tv * change_tv
             logs["g_change_tv"] = change_tv.item()
         if self.lambda_id > 0:
-            same = (ctx.G(real, labels).float() - real).abs().mean()
+            same = (ctx.G(real, own).float() - real).abs().mean()
             loss = loss + self.lambda_id * same
             logs["g_id"] = same.item()
         return loss, logs
@@ -181,7 +195,7 @@ class StarGANSteps(FamilySteps):
     def fixed_inputs(self, data_images: torch.Tensor, data_labels: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
         gen = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(data_images), generator=gen)[:GRID_ROWS]
-        return {"x": data_images[idx].float().div(127.5).sub(1.0), "c": data_labels[idx].float()}
+        return {"x": data_images[idx].float().div(127.5).sub(1.0), "c": as_input(data_labels[idx].float())}
 
     @torch.no_grad()
     def sample_grid(self, G: nn.Module, fixed: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
