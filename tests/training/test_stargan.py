@@ -194,6 +194,55 @@ def test_attribute_loss_is_bce_for_binary_and_cross_entropy_inside_groups():
     assert attribute_loss(logits, targets, []).item() > 0  # all binary: a different, still finite loss
 
 
+def test_attribute_loss_scores_only_labelled_binary_targets():
+    logits = torch.tensor([[2.0, 0.0, 0.7, -1.5], [0.0, 1.0, -0.3, 0.4], [1.0, -1.0, 2.0, 1.0]])
+    targets = torch.tensor([[1.0, 0.0, 1.0, float("nan")], [0.0, 1.0, 0.5, 0.0], [1.0, 0.0, 0.0, 1.0]])
+    groups = [[0, 1]]
+    ce = torch.nn.functional.cross_entropy(logits[:, :2], torch.tensor([0, 1, 0]))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    # of the binary targets, NaN (not labelled) and 0.5 (the stand-in an edit keeps) score nothing
+    scored = bce(logits[0, 2], targets[0, 2]) + bce(logits[1, 3], targets[1, 3]) + bce(logits[2, 2:], targets[2, 2:],
+                                                                                        reduction="sum")
+    loss = attribute_loss(logits, targets, groups)
+    assert loss.item() == pytest.approx((ce + scored / 3).item(), rel=1e-6)
+    logits.requires_grad_(True)
+    attribute_loss(logits, targets, groups).backward()
+    assert logits.grad[0, 3] == 0 and logits.grad[1, 2] == 0 and logits.grad[2, 3] != 0
+
+
+def test_unlabelled_attributes_reach_neither_network_and_targets_keep_the_source_value():
+    info = {"attributes": ["a", "b", "m"], "attribute_groups": [["a", "b"]]}
+    arch = make_arch("stargan", num_attributes=3, image_size=8, d_width=4, d_layers=2)
+    nan = float("nan")
+    labels = torch.tensor([[1, 0, 1], [0, 1, nan], [1, 0, 0], [0, 1, nan]] * 4)
+    steps = StarGANSteps(arch, "wgan-gp", info, lambda_id=1.0, lambda_cls_fake=1.0, lambda_cls_gp=1.0,
+                         d_projection=True)
+    targets = steps.targets(context(seed=5), labels)
+    order = torch.randperm(16, generator=torch.Generator().manual_seed(5))  # the draw targets() makes
+    borrowed = labels[order]
+    own = labels[:, 2].nan_to_num(0.5)
+    assert torch.equal(targets[:, 2], torch.where(borrowed[:, 2].isnan(), own, borrowed[:, 2]))
+    assert torch.equal(targets[:, :2], borrowed[:, :2]) and not targets.isnan().any()
+
+    class FiniteInputs(torch.nn.Module):  # G(x, c) = x + b, refusing any NaN it is given
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.tensor(0.1))
+
+        def forward(self, x, c):
+            assert not c.isnan().any() and ((c == 0) | (c == 0.5) | (c == 1)).all()
+            return x + self.b
+
+    D = ConditionRecordingCritic(build_discriminator("stargan", steps.discriminator_options(), **arch.to_dict()))
+    real = torch.rand(16, 3, 8, 8) * 2 - 1
+    d_loss, _ = steps.d_step(context(FiniteInputs(), D), real, labels)
+    assert not D.conditions.isnan().any() and torch.equal(D.conditions[:16, 2], own)
+    g_loss, _ = steps.g_step(context(FiniteInputs(), D), real, labels)
+    assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+    fixed = steps.fixed_inputs(((real + 1) * 127.5).to(torch.uint8), labels, seed=0)
+    assert not fixed["c"].isnan().any()
+
+
 def test_permuted_targets_keep_one_hot_groups_valid():
     steps = StarGANSteps(make_arch("stargan", num_attributes=7), "wgan-gp",
                          {"attributes": TONES + ["male"], "attribute_groups": [TONES]})
@@ -623,11 +672,27 @@ def test_celeba_groups_must_be_one_hot(tmp_path):
     assert load_celeba(root, "train", 8, ["Black_Hair", "Male"]).attribute_groups == []
 
 
+def test_zero_in_the_attribute_file_is_not_labelled_and_a_group_must_be_labelled(tmp_path):
+    rows = [("a.png", [1, -1, 0]), ("b.png", [-1, 1, 1]), ("c.png", [1, -1, -1])]
+    root = write_celeba(tmp_path / "c", ["Black_Hair", "Blond_Hair", "Male"], rows,
+                        groups=[["Black_Hair", "Blond_Hair"]], partition=[(f, 0) for f, _ in rows])
+    data = load_celeba(root, "train", 8)
+    assert data.labels[1:].tolist() == [[0, 1, 1], [1, 0, 0]]
+    assert data.labels[0, :2].tolist() == [1, 0] and data.labels[0, 2].isnan()
+    labelled = data.labelled()  # the rows that label everything, in order
+    assert labelled.files == ["b.png", "c.png"] and torch.equal(labelled.images, data.images[1:])
+    assert torch.equal(labelled.labels, data.labels[1:]) and labelled.labelled() is labelled
+    root = write_celeba(tmp_path / "g", ["Black_Hair", "Blond_Hair"], [("a.png", [0, 1]), ("b.png", [1, -1])],
+                        groups=[["Black_Hair", "Blond_Hair"]])
+    with pytest.raises(AttributeFileError, match=r":3: a.png is not exactly one of group .* \(a group must be labelled"):
+        load_celeba(root, "train", 8)
+
+
 @pytest.mark.parametrize("text,line,message", [
     ("two\nA B\nx.png 1 -1\n", 1, "expected the image count"),
     ("1\n\nx.png 1 -1\n", 2, "expected the attribute names"),
     ("2\nA B\nx.png 1 -1\ny.png 1\n", 4, "expected a file name and 2 values"),
-    ("1\nA B\nx.png 1 0\n", 3, "value '0' of B for x.png is not 1 or -1"),
+    ("1\nA B\nx.png 1 2\n", 3, "value '2' of B for x.png is not 1, -1 or 0 (not labelled)"),
     ("3\nA B\nx.png 1 -1\n", 1, "declares 3 images but 1 rows follow"),
     ("2\nA B\nx.png 1 -1\nx.png -1 -1\n", 4, "listed twice"),
 ])
@@ -694,6 +759,33 @@ def test_twemoji_preparer_builds_a_celeba_folder(tmp_path):
     with Image.open(out / "img_align_celeba" / "1f468.png") as img:
         assert img.mode == "RGB" and img.getpixel((0, 0)) == (255, 255, 255)
     assert "CC-BY 4.0" in (out / "ATTRIBUTION.md").read_text() and "Twitter" in (out / "ATTRIBUTION.md").read_text()
+
+
+def test_twemoji_preparer_adds_ungendered_people_to_training_only(tmp_path):
+    png, emoji_json = fake_emoji_packages(tmp_path)
+    entries = json.loads(emoji_json.read_text())
+    for entry in entries:
+        entry["subcategory"] = "person-role" if entry["unified"].startswith("1F9D1") else "person"
+    mods = ["1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"]
+    for base, name, sub in [("1F476", "BABY", "person"), ("1F44B", "WAVING HAND SIGN", "hand-fingers-open")]:
+        entries.append({"unified": base, "name": name, "subcategory": sub,
+                        "skin_variations": {m: {"unified": f"{base}-{m}"} for m in mods}})
+        for tone, u in enumerate([base] + [f"{base}-{m}" for m in mods]):
+            Image.new("RGB", (12, 12), TONE_RGB[tone]).save(png / f"{u.lower()}.png")
+    emoji_json.write_text(json.dumps(entries))
+    plain = prepare_twemoji(tmp_path / "plain", holdout=0.3, png_dir=png, emoji_json=emoji_json)
+    more = prepare_twemoji(tmp_path / "more", holdout=0.3, png_dir=png, emoji_json=emoji_json, ungendered=True)
+    # the neutral cook and the baby join, the hand (not a person) does not; the held-out emoji are the same
+    assert (plain["base_emoji"], more["base_emoji"], more["ungendered_base_emoji"]) == (6, 8, 2)
+    assert more["held_out_base_emoji"] == plain["held_out_base_emoji"] and more["attributes"] == plain["attributes"]
+    train = load_attribute_dataset(f"twemoji-faces:{tmp_path / 'more'}", "train", 8)
+    unlabelled = [f for f, male in zip(train.files, train.labels[:, 6].tolist()) if math.isnan(male)]
+    assert sorted(unlabelled) == sorted(f for f in train.files if f.startswith(("1f9d1", "1f476")))
+    assert len(unlabelled) == 12 and not train.labels[:, :6].isnan().any()
+    before = load_attribute_dataset(f"twemoji-faces:{tmp_path / 'plain'}", "train", 8)
+    assert train.labelled().files == before.files and torch.equal(train.labelled().images, before.images)
+    assert (load_attribute_dataset(f"twemoji-faces:{tmp_path / 'more'}", "test", 8).files
+            == load_attribute_dataset(f"twemoji-faces:{tmp_path / 'plain'}", "test", 8).files)
 
 
 def test_twemoji_preparer_on_the_real_packages(tmp_path):
